@@ -1,0 +1,20 @@
+"""latent-explorer: look inside language models' latent spaces.
+
+Engines produce :class:`Trajectory` objects (layers of a forward pass, continuous thoughts,
+recurrent iterations, concept paths); probes read them; projections place them; the notebook
+widgets in the sibling package ``widgets`` show them.
+"""
+from .errors import (ContextLengthError, DependencyError, EmptyInputError, ExplorerError, InputError,
+                     ModelNotFoundError, OfflineError, SaveFileError, UnknownPointError, VectorError)
+from .model import Model, TokenSpace, load_model
+from .probes import LogitLens, TokenProbe
+from .trace import Trace
+from .trajectory import Step, TokenTable, Trajectory
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "load_model", "Model", "TokenSpace", "Trace", "Trajectory", "Step", "TokenTable", "LogitLens", "TokenProbe",
+    "ExplorerError", "InputError", "EmptyInputError", "ContextLengthError", "VectorError", "UnknownPointError",
+    "ModelNotFoundError", "OfflineError", "SaveFileError", "DependencyError",
+]

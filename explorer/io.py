@@ -1,0 +1,65 @@
+"""Atomic file writing and safe reading of safetensors files."""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import SaveFileError
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_write_safetensors(path: str | Path, tensors: dict[str, Any], metadata: dict[str, str]) -> Path:
+    """Save numpy arrays or torch tensors to ``path`` atomically."""
+    from safetensors.numpy import save_file
+
+    arrays = {}
+    for k, v in tensors.items():
+        if hasattr(v, "detach"):
+            v = v.detach().cpu()
+            v = v.float().numpy() if str(v.dtype) == "torch.bfloat16" else v.numpy()
+        arrays[k] = np.ascontiguousarray(v)
+    with atomic_path(path) as tmp:
+        save_file(arrays, str(tmp), metadata=metadata)
+    return Path(path)
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read every tensor (as numpy) and the metadata; raise SaveFileError for anything unreadable."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise SaveFileError(f"{path} does not exist; check the path, or save it first.")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for bad headers
+        raise SaveFileError(f"{path} is not a readable safetensors file ({e}); it may be truncated or "
+                            "corrupted: write it again.") from e
+    return tensors, meta

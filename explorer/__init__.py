@@ -6,15 +6,18 @@ widgets in the sibling package ``widgets`` show them.
 """
 from .errors import (ContextLengthError, DependencyError, EmptyInputError, ExplorerError, InputError,
                      ModelNotFoundError, OfflineError, SaveFileError, UnknownPointError, VectorError)
-from .model import Model, TokenSpace, load_model
+from .arithmetic import analogy, combine, evaluate, interpolate, parse_expression
+from .model import EmbeddingSpace, Model, load_model
 from .probes import LogitLens, TokenProbe
+from .projection import Projection, fit_projection
 from .trace import Trace
 from .trajectory import Step, TokenTable, Trajectory
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "load_model", "Model", "TokenSpace", "Trace", "Trajectory", "Step", "TokenTable", "LogitLens", "TokenProbe",
+    "load_model", "Model", "EmbeddingSpace", "fit_projection", "Projection",
+    "parse_expression", "combine", "evaluate", "analogy", "interpolate", "Trace", "Trajectory", "Step", "TokenTable", "LogitLens", "TokenProbe",
     "ExplorerError", "InputError", "EmptyInputError", "ContextLengthError", "VectorError", "UnknownPointError",
     "ModelNotFoundError", "OfflineError", "SaveFileError", "DependencyError",
 ]

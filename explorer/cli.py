@@ -78,6 +78,25 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
+# Subcommands whose options belong to a module of their own: ``latent-explorer GROUP ACTION ARGS``
+# runs ``MODULE.main(ARGS)`` (each module's ``--help`` lists its options).
+DELEGATED = {
+    ("train", "coconut"): ("explorer.thoughts.train", "train continuous thoughts (Coconut curriculum; also CoT / no-CoT)"),
+    ("prosqa", "generate"): ("explorer.tasks.prosqa.generate", "generate ProsQA problems (Coconut JSON)"),
+    ("prosqa", "eval"): ("explorer.tasks.prosqa.evaluate", "ProsQA accuracy of a model: MODEL DATA --method ..."),
+}
+
+
+def _delegate(argv: list[str]) -> int | None:
+    """Run a delegated subcommand if ``argv`` names one, else ``None``."""
+    import importlib
+
+    if len(argv) >= 2 and (argv[0], argv[1]) in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0], argv[1]][0])
+        return int(module.main(argv[2:]) or 0)
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="latent-explorer", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -97,10 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     p.add_argument("--out", help="save the trace (safetensors)")
     p.set_defaults(func=_trace)
+    for group in dict.fromkeys(g for g, _ in DELEGATED):
+        actions = {a: h for (g, a), (_, h) in DELEGATED.items() if g == group}
+        p = sub.add_parser(group, help="; ".join(f"{a}: {h}" for a, h in actions.items()))
+        p.add_argument("action", choices=list(actions), help="then that action's own options (try --help)")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    code = _delegate(argv)
+    if code is not None:
+        return code
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -20,7 +20,7 @@ from .probes import LogitLens, TokenProbe
 from .trace import Trace, point_names
 from .trajectory import TokenTable, Trajectory
 
-Text = str | Sequence[dict[str, str]]
+Text = str | Sequence[dict[str, str]] | Sequence[int] | torch.Tensor
 
 _NORM_NAMES = ("norm", "ln_f", "final_layer_norm", "final_norm", "norm_f")
 
@@ -178,10 +178,13 @@ class Model:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def encode(self, text: Text, *, truncate: bool = False) -> torch.Tensor:
-        """(1, T) input ids of plain text, or of chat messages rendered with the chat template
-        (with the generation prompt). Raises for empty input and for input longer than the
+        """(1, T) input ids of plain text, of chat messages rendered with the chat template
+        (with the generation prompt), or of token ids given directly (a list or tensor). Raises for empty input and for input longer than the
         context unless ``truncate=True`` (then the first ``max_length`` tokens are kept)."""
-        if isinstance(text, str):
+        if isinstance(text, torch.Tensor) or (isinstance(text, (list, tuple)) and text
+                                              and all(isinstance(i, int) for i in text)):
+            ids = [int(i) for i in torch.as_tensor(text).reshape(-1).tolist()]
+        elif isinstance(text, str):
             if not text.strip():
                 raise EmptyInputError("the text is empty; pass at least one word.")
             ids = list(self.tokenizer(text)["input_ids"])
@@ -256,7 +259,8 @@ class Model:
                 h.remove()
         tokens = [self._decode_one(i) for i in ids[0].tolist()]
         return Trace(tokens=tokens, token_ids=ids[0].tolist(), states={p: states[p] for p in wanted},
-                     model=self.name, text=text if isinstance(text, str) else list(text),
+                     model=self.name, text=text if isinstance(text, str) else
+                     (text.reshape(-1).tolist() if isinstance(text, torch.Tensor) else list(text)),
                      meta={"dtype": str(store_dtype).replace("torch.", "")})
 
     @torch.inference_mode()
@@ -298,14 +302,22 @@ class Model:
                              "token (often with a leading space), or pass reduce='mean'.")
         return self._embed.weight[ids].detach().float().mean(0).cpu()
 
+    def think(self, prompt: Text, n_thoughts: int = 6, mode: str = "coconut", **options: Any):
+        """Continuous thoughts after ``prompt`` (``mode``: ``"coconut"``, ``"soft"`` or ``"cot"``),
+        then the decoded answer: a :class:`explorer.thoughts.ThoughtResult` whose ``trajectory``
+        has one step ``thought.k`` per thought. See :mod:`explorer.thoughts.engine`."""
+        from .thoughts.engine import think
+
+        return think(self, prompt, n_thoughts, mode, **options)
+
     def input_embeddings(self) -> np.ndarray:
         """The (V, d) input-embedding matrix as float32 numpy (a background set for maps)."""
         return self._embed.weight.detach().float().cpu().numpy()
 
     @property
-    def token_space(self) -> "TokenSpace":
+    def token_space(self) -> "EmbeddingSpace":
         """This model's input-embedding space as a vector space for arithmetic and ConceptLab."""
-        return TokenSpace(self)
+        return EmbeddingSpace(self)
 
     @torch.inference_mode()
     def logit_lens(self, trace: Trace, k: int = 5, *, target: str | None = None,
@@ -342,7 +354,7 @@ class Model:
                          rank, tprob)
 
 
-class TokenSpace:
+class EmbeddingSpace:
     """A model's input-embedding space: ``encode`` a token to its row, read vectors back as the
     nearest tokens by cosine. The protocol ConceptLab and :mod:`explorer.arithmetic` use."""
 

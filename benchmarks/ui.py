@@ -1,0 +1,183 @@
+"""UI latency and projection timings.
+
+Claims checked:
+  * a ThoughtStepper key press moves the point in <= 50 ms (median and p95), in the browser;
+    for contrast, an ipywidgets IntSlider observed in Python that moves a point in a plotly
+    FigureWidget (a kernel round trip per step);
+  * UMAP ``transform`` of 10 new points on a fitted map of 20,000 takes <= 100 ms;
+  * the first UMAP fit of 20,000 points (in a fresh process: includes numba compilation).
+
+Usage:  .venv/bin/python benchmarks/ui.py [--presses 40] [--n 20000] [--dim 64] [--skip-browser] [--skip-umap]
+Writes benchmarks/results/ui.md and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "browser"))
+sys.path.insert(0, str(REPO))
+
+BENCH_NOTEBOOK_CELLS = [
+    """import numpy as np, ipywidgets as W, plotly.graph_objects as go
+from widgets import ThoughtStepper
+from widgets.demo import demo_trajectory
+tr = demo_trajectory(n=64, d=64, seed=0)
+bg = np.random.default_rng(1).normal(0, 6, (20000, 64)).astype(np.float32)
+stepper = ThoughtStepper(tr, background=bg)
+stepper""",
+    """xy = stepper.coords()
+fig = go.FigureWidget(data=[go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines", line=dict(color="#bbb")),
+                            go.Scatter(x=xy[:1, 0], y=xy[:1, 1], mode="markers", marker=dict(size=12, color="#e4572e"))],
+                      layout=dict(height=300, width=420, margin=dict(l=10, r=10, t=10, b=10), showlegend=False))
+slider = W.IntSlider(0, 0, len(tr) - 1, description="step")
+slider.observe(lambda ch: fig.data[1].update(x=xy[ch.new:ch.new + 1, 0], y=xy[ch.new:ch.new + 1, 1]), "value")
+W.VBox([slider, fig])""",
+]
+
+INSTALL_STEPPER_PROBE = """() => {
+  window.__lat = [];
+  const r = document.querySelector('.le-stepper'), pt = r.querySelector('.le-point');
+  let t0 = null;
+  r.addEventListener('keydown', (e) => { t0 = e.timeStamp; }, true);
+  new MutationObserver(() => {
+    if (t0 === null) return;
+    const s = t0; t0 = null;
+    requestAnimationFrame(() => window.__lat.push(performance.now() - s));
+  }).observe(pt, { attributes: true });
+}"""
+
+INSTALL_SLIDER_PROBE = """() => {
+  window.__rt = [];
+  const box = document.querySelector('.widget-slider').closest('.jp-OutputArea-output');
+  const plot = box.querySelector('.js-plotly-plot');
+  let t0 = null;
+  box.addEventListener('keydown', (e) => { t0 = e.timeStamp; }, true);
+  new MutationObserver((muts) => {
+    if (t0 === null) return;
+    if (!muts.some((m) => m.target.classList && m.target.classList.contains('point'))) return;
+    const s = t0; t0 = null;
+    requestAnimationFrame(() => window.__rt.push(performance.now() - s));
+  }).observe(plot, { attributes: true, subtree: true, childList: true });
+}"""
+
+
+def _stats(xs: list[float]) -> tuple[float, float]:
+    a = np.asarray(xs, dtype=float)
+    return float(np.median(a)), float(np.percentile(a, 95))
+
+
+def browser_bench(presses: int) -> dict[str, tuple[float, float]]:
+    import nbformat as nbf
+    from labdriver import browser, jupyter_lab, open_and_run
+
+    nb = nbf.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nb.cells = [nbf.v4.new_code_cell(c) for c in BENCH_NOTEBOOK_CELLS]
+    src = Path(tempfile.mkdtemp()) / "bench_ui.ipynb"
+    nbf.write(nb, src)
+    with jupyter_lab() as lab, browser() as page:
+        lab.copy_notebook("bench_ui.ipynb", src)
+        open_and_run(page, lab, "bench_ui.ipynb")
+        page.wait_for_selector(".le-stepper .le-point")
+        page.wait_for_selector(".widget-slider .noUi-handle")
+        page.wait_for_selector(".js-plotly-plot .scatterlayer .point")
+        # in-browser stepper
+        page.evaluate(INSTALL_STEPPER_PROBE)
+        root = page.locator(".le-stepper")
+        root.scroll_into_view_if_needed()
+        root.focus()
+        for i in range(presses):
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(f"() => window.__lat.length >= {i + 1}", timeout=10_000)
+        stepper = page.evaluate("() => window.__lat")
+        # kernel round trip: IntSlider -> Python observer -> FigureWidget restyle -> browser
+        page.evaluate(INSTALL_SLIDER_PROBE)
+        handle = page.locator(".widget-slider .noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        for i in range(presses):
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(f"() => window.__rt.length >= {i + 1}", timeout=20_000)
+        roundtrip = page.evaluate("() => window.__rt")
+    return {"stepper": _stats(stepper), "roundtrip": _stats(roundtrip)}
+
+
+UMAP_SCRIPT = textwrap.dedent("""
+    import json, sys, tempfile, time
+    import numpy as np
+    from explorer.projection import fit_projection
+    n, d = int(sys.argv[1]), int(sys.argv[2])
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 4, (20, d))
+    x = (centres[rng.integers(0, 20, n)] + rng.normal(0, 1, (n, d))).astype(np.float32)
+    t = time.perf_counter()
+    p = fit_projection(x, "umap", cache=False)
+    fit = time.perf_counter() - t
+    new = (x[rng.integers(0, n, 10)] + rng.normal(0, 0.5, (10, d))).astype(np.float32)
+    t = time.perf_counter(); p.place(new); first = time.perf_counter() - t
+    times = []
+    for i in range(20):
+        new = (x[rng.integers(0, n, 10)] + rng.normal(0, 0.5, (10, d))).astype(np.float32)
+        t = time.perf_counter(); p.place(new); times.append(time.perf_counter() - t)
+    cdir = tempfile.mkdtemp()
+    fit_projection(x, "umap", cache_dir=cdir)  # warm process, written to the cache
+    t = time.perf_counter(); q = fit_projection(x, "umap", cache_dir=cdir); reload = time.perf_counter() - t
+    print(json.dumps({"fit": fit, "first_transform": first, "transform": times, "reload": reload}))
+""")
+
+
+def umap_bench(n: int, d: int) -> dict[str, float | list[float]]:
+    out = subprocess.run([sys.executable, "-c", UMAP_SCRIPT, str(n), str(d)], cwd=REPO, capture_output=True,
+                         text=True, check=True, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--presses", type=int, default=40)
+    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--skip-browser", action="store_true")
+    ap.add_argument("--skip-umap", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    if not args.skip_browser:
+        b = browser_bench(args.presses)
+        med, p95 = b["stepper"]
+        rows.append(("ThoughtStepper: key press → point moved (in browser)", f"{med:.1f} ms", f"{p95:.1f} ms",
+                     "≤ 50 ms", "✅" if p95 <= 50 else "❌"))
+        med, p95 = b["roundtrip"]
+        rows.append(("contrast: IntSlider → Python → FigureWidget point (kernel round trip)", f"{med:.1f} ms",
+                     f"{p95:.1f} ms", "—", ""))
+    if not args.skip_umap:
+        u = umap_bench(args.n, args.dim)
+        med, p95 = _stats([t * 1000 for t in u["transform"]])
+        rows.append((f"UMAP transform, 10 new points on a map of {args.n:,}", f"{med:.1f} ms", f"{p95:.1f} ms",
+                     "≤ 100 ms", "✅" if p95 <= 100 else "❌"))
+        rows.append((f"UMAP transform, first call (compiles)", f"{u['first_transform'] * 1000:.0f} ms", "", "", ""))
+        rows.append((f"UMAP first fit, {args.n:,} × {args.dim} (fresh process, incl. numba compile)",
+                     f"{u['fit']:.1f} s", "", "", ""))
+        rows.append((f"UMAP map reloaded from the cache ({args.n:,} points, neighbour graph rebuilt)",
+                     f"{u['reload']:.1f} s", "", "", ""))
+    head = ("| measurement | median | p95 | target | |\n|---|---:|---:|---|---|\n")
+    table = head + "\n".join(f"| {' | '.join(r)} |" for r in rows)
+    env = (f"\n\nMachine: {platform.machine()}, {__import__('os').cpu_count()} CPU cores, Python {platform.python_version()}; "
+           f"browser: headless Debian Chromium (SwiftShader WebGL); {args.presses} key presses each.\n")
+    out = REPO / "benchmarks" / "results" / "ui.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("# UI benchmark (benchmarks/ui.py)\n\n" + table + env, encoding="utf-8")
+    print(table + env)
+
+
+if __name__ == "__main__":
+    main()

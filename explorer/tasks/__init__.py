@@ -1,0 +1,1 @@
+"""Reasoning tasks with generators and evaluation (``explorer.tasks.prosqa``)."""

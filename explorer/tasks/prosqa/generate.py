@@ -1,0 +1,225 @@
+"""A seeded generator of ProsQA problems (Hao et al. 2024, "Coconut"), in the Coconut JSON format.
+
+Each problem is a directed acyclic graph whose edges run from lower to higher node index. Nodes
+0 and 1 are people; one of them is the ``root`` X, the other a distractor. Every node without a
+parent is a person ("Tom is a terpus."), every other node a made-up concept ("Every terpus is a
+brimpus."). The question "Is X a A or B?" names two leaves: the ``target`` (reachable from X in
+3–6 hops, not from the distractor) and the ``neg_target`` (reachable from the distractor, not from
+X). ``steps`` are the statements along one shortest path from X to the target; ``answer`` is
+"X is a A.". The statements of the question are all edges, shuffled.
+
+The names come from the vocabulary of the public ProsQA validation set (:data:`PERSONS`,
+:data:`CONCEPTS`; :func:`vocabulary_from` re-reads them from such a file). That file is for
+validation only: nothing here trains on it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ...errors import InputError, SaveFileError
+from ...io import atomic_write_text
+
+#: people's names in the ProsQA validation set (they head "X is a Y." statements)
+PERSONS: tuple[str, ...] = ("Alex", "Bob", "Carol", "Davis", "Eva", "Fae", "Gabriel", "Jack", "Max", "Oliver",
+                            "Polly", "Rex", "Sally", "Sam", "Stella", "Tom", "Wren")
+#: made-up concept names in the ProsQA validation set
+CONCEPTS: tuple[str, ...] = (
+    "bompus", "boompus", "brimpus", "chorpus", "dumpus", "felpus", "fompus", "gerpus", "gorpus", "grimpus",
+    "gwompus", "hilpus", "impus", "jelpus", "jompus", "kerpus", "lempus", "lorpus", "numpus", "quimpus", "rempus",
+    "rompus", "rorpus", "scrompus", "shumpus", "sterpus", "storpus", "terpus", "timpus", "tumpus", "vumpus",
+    "worpus", "wumpus", "yerpus", "yimpus", "yumpus", "zhorpus", "zumpus")
+
+#: the hop counts of the validation set's answers (3: 41 %, 4: 44 %, 5: 12 %, 6: 2 %)
+HOP_WEIGHTS: dict[int, float] = {3: 0.41, 4: 0.44, 5: 0.12, 6: 0.03}
+
+FIELDS = ("question", "answer", "steps", "idx_to_symbol", "edges", "root", "target", "neg_target")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Knobs of :func:`generate_problem` (defaults close to the validation set's statistics)."""
+
+    min_nodes: int = 14
+    max_nodes: int = 28
+    min_hops: int = 3
+    max_hops: int = 6
+    hop_weights: tuple[tuple[int, float], ...] = tuple(HOP_WEIGHTS.items())
+    max_extra_persons: int = 3       # people besides nodes 0 and 1 (each a parentless node)
+    max_parents: int = 3             # a concept has 1..max_parents parents
+    window: int = 6                  # parents are drawn mostly from the last `window` nodes (deeper graphs)
+    max_tries: int = 10_000
+
+    def check(self) -> None:
+        if not (4 <= self.min_nodes <= self.max_nodes <= 2 + len(CONCEPTS)):
+            raise InputError(f"nodes must satisfy 4 <= min_nodes <= max_nodes <= {2 + len(CONCEPTS)}, got "
+                             f"{self.min_nodes}..{self.max_nodes}; pick a range inside it.")
+        if not (1 <= self.min_hops <= self.max_hops < self.max_nodes - 1):
+            raise InputError(f"hops must satisfy 1 <= min_hops <= max_hops < max_nodes - 1, got "
+                             f"{self.min_hops}..{self.max_hops}.")
+        if self.max_extra_persons + 2 > len(PERSONS):
+            raise InputError(f"max_extra_persons can be at most {len(PERSONS) - 2}.")
+
+
+def statement(symbols: Sequence[str], a: int, b: int) -> str:
+    """The sentence of edge a→b: "Tom is a terpus." for a person, "Every terpus is a brimpus." otherwise."""
+    head = symbols[a]
+    return f"{head} is a {symbols[b]}." if head[:1].isupper() else f"Every {head} is a {symbols[b]}."
+
+
+def distances(n: int, edges: Sequence[Sequence[int]], source: int) -> dict[int, int]:
+    """Breadth-first shortest hop counts from ``source`` to every node it reaches (itself: 0)."""
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for a, b in edges:
+        adj[a].append(b)
+    dist = {source: 0}
+    queue = deque([source])
+    while queue:
+        u = queue.popleft()
+        for v in adj[u]:
+            if v not in dist:
+                dist[v] = dist[u] + 1
+                queue.append(v)
+    return dist
+
+
+def _random_graph(rng: random.Random, n: int, cfg: GeneratorConfig) -> tuple[list[list[int]], set[int]]:
+    """Edges (a<b) of a random DAG over n nodes; nodes 0, 1 and a few others are parentless people."""
+    extra = rng.randint(0, cfg.max_extra_persons)
+    persons = {0, 1} | set(rng.sample(range(3, n - 2), min(extra, max(0, n - 5))))
+    edges: list[list[int]] = []
+    for v in range(2, n):
+        if v in persons:
+            continue
+        k = rng.choices(range(1, cfg.max_parents + 1), weights=[0.45, 0.35, 0.2][: cfg.max_parents]
+                        + [0.1] * max(0, cfg.max_parents - 3))[0]
+        pool = list(range(v))
+        recent = pool[-cfg.window:]
+        parents: set[int] = set()
+        for _ in range(k):
+            parents.add(rng.choice(recent if rng.random() < 0.8 else pool))
+        edges.extend([p, v] for p in sorted(parents))
+    return edges, persons
+
+
+def _shortest_path(n: int, edges: Sequence[Sequence[int]], root: int, target: int, rng: random.Random) -> list[int]:
+    """One shortest path root→target (a seeded choice among all shortest ones)."""
+    dist = distances(n, edges, root)
+    preds: dict[int, list[int]] = {}
+    for a, b in edges:
+        if a in dist and dist.get(b) == dist[a] + 1:
+            preds.setdefault(b, []).append(a)
+    path = [target]
+    while path[-1] != root:
+        path.append(rng.choice(sorted(preds[path[-1]])))
+    return path[::-1]
+
+
+def generate_problem(rng: random.Random, cfg: GeneratorConfig = GeneratorConfig()) -> dict[str, Any]:
+    """One ProsQA problem (a dict with :data:`FIELDS`) drawn with ``rng``."""
+    cfg.check()
+    hops_choices = [h for h, _ in cfg.hop_weights if cfg.min_hops <= h <= cfg.max_hops]
+    hop_w = [w for h, w in cfg.hop_weights if cfg.min_hops <= h <= cfg.max_hops]
+    if not hops_choices:
+        hops_choices, hop_w = list(range(cfg.min_hops, cfg.max_hops + 1)), None
+    hops = rng.choices(hops_choices, weights=hop_w)[0]
+    for _ in range(cfg.max_tries):
+        n = rng.randint(cfg.min_nodes, cfg.max_nodes)
+        edges, persons = _random_graph(rng, n, cfg)
+        root = rng.randint(0, 1)
+        other = 1 - root
+        d_root, d_other = distances(n, edges, root), distances(n, edges, other)
+        out_deg = [0] * n
+        for a, _b in edges:
+            out_deg[a] += 1
+        if any(out_deg[p] == 0 for p in persons):  # a person with no statement
+            continue
+        targets = [v for v, d in d_root.items() if d == hops and out_deg[v] == 0 and v not in d_other]
+        negs = [v for v in d_other if v not in d_root and out_deg[v] == 0 and v not in persons]
+        if not targets or not negs:
+            continue
+        target, neg = rng.choice(sorted(targets)), rng.choice(sorted(negs))
+        names = rng.sample(PERSONS, len(persons))
+        concepts = iter(rng.sample(CONCEPTS, n - len(persons)))
+        pnames = iter(names)
+        symbols = [next(pnames) if v in persons else next(concepts) for v in range(n)]
+        path = _shortest_path(n, edges, root, target, rng)
+        order = list(edges)
+        rng.shuffle(order)
+        a_b = [symbols[target], symbols[neg]]
+        rng.shuffle(a_b)
+        question = " ".join(statement(symbols, a, b) for a, b in order) + \
+            f" Is {symbols[root]} a {a_b[0]} or {a_b[1]}?"
+        return {"question": question, "answer": f"{symbols[root]} is a {symbols[target]}.",
+                "steps": [statement(symbols, a, b) for a, b in zip(path, path[1:])],
+                "idx_to_symbol": symbols, "edges": [list(e) for e in order], "root": root, "target": target,
+                "neg_target": neg}
+    raise InputError(f"no valid graph in {cfg.max_tries} tries for {hops} hops with {cfg.min_nodes}–{cfg.max_nodes} "
+                     "nodes; allow more nodes or fewer hops.")
+
+
+def generate(n: int, seed: int = 0, cfg: GeneratorConfig = GeneratorConfig()) -> list[dict[str, Any]]:
+    """``n`` problems; the same ``seed`` always gives the same list."""
+    if n < 0:
+        raise InputError(f"n must be >= 0, got {n}.")
+    rng = random.Random(seed)
+    return [generate_problem(rng, cfg) for _ in range(n)]
+
+
+def write(problems: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Write problems as Coconut JSON (a list of dicts) atomically."""
+    return atomic_write_text(path, json.dumps(list(problems), indent=1) + "\n")
+
+
+def load(path: str | Path) -> list[dict[str, Any]]:
+    """Read a Coconut-format ProsQA file, checking that every problem has the needed fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise SaveFileError(f"{path} does not exist; generate one with `python -m explorer.tasks.prosqa.generate`.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise SaveFileError(f"{path} is not valid JSON ({e}); write it again.") from e
+    if not isinstance(data, list) or not all(isinstance(d, dict) and {"question", "answer", "steps"} <= set(d)
+                                             for d in data):
+        raise SaveFileError(f"{path} is not a Coconut dataset (a list of {{question, answer, steps}}); "
+                            "generate one with `python -m explorer.tasks.prosqa.generate`.")
+    return data
+
+
+def vocabulary_from(path: str | Path) -> tuple[list[str], list[str]]:
+    """(people, concepts): the sorted names used in a ProsQA file (people are capitalised)."""
+    names = {s for d in load(path) for s in d.get("idx_to_symbol", [])}
+    return sorted(s for s in names if s[:1].isupper()), sorted(s for s in names if not s[:1].isupper())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m explorer.tasks.prosqa.generate OUT.json --n 17000 --seed 0``."""
+    ap = argparse.ArgumentParser(prog="prosqa-generate", description="Generate ProsQA problems (Coconut JSON).")
+    ap.add_argument("out", help="output .json path")
+    ap.add_argument("--n", type=int, default=1000, help="number of problems")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--min-nodes", type=int, default=14)
+    ap.add_argument("--max-nodes", type=int, default=28)
+    ap.add_argument("--min-hops", type=int, default=3)
+    ap.add_argument("--max-hops", type=int, default=6)
+    args = ap.parse_args(argv)
+    cfg = GeneratorConfig(min_nodes=args.min_nodes, max_nodes=args.max_nodes, min_hops=args.min_hops,
+                          max_hops=args.max_hops)
+    try:
+        path = write(generate(args.n, args.seed, cfg), args.out)
+    except (InputError, SaveFileError) as e:
+        print(f"prosqa-generate: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.n} problems to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

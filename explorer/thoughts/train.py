@@ -1,0 +1,510 @@
+"""Training continuous thoughts with the Coconut curriculum (Hao et al. 2024) on ProsQA-style data.
+
+Each problem is ``question + "\\n"``, its reasoning ``steps`` (each + ``"\\n"``), and ``"### " +
+answer`` + EOS. Stage 0 is the full chain of thought; stage k replaces the first k steps by
+k·c continuous thoughts between ``<bot>`` and ``<eot>`` (stages past ``max_latent_stage`` drop every
+step and keep ``max_latent_stage``·c thoughts when ``pad_latent_to_max``). The loss is only on the
+language after ``<eot>``. The stage is ``epoch // epochs_per_stage``; the optimizer is reset when
+the stage changes; ``uniform_prob`` mixes in examples of a uniformly drawn stage. Baselines:
+``method="cot"`` (always stage 0, no markers) and ``method="no_cot"`` (question → answer).
+
+A thought is the last layer's hidden state (after the final norm) at the position before it,
+filled in by one forward pass per thought over the KV cache (the "multi-pass" forward); the batch
+is left-padded so that every example's first thought sits at the same position.
+
+Runs are seeded, show a tqdm bar, save a checkpoint every ``save_every`` optimizer steps into
+``run_dir/latest`` (a Hugging Face folder — ``explorer.load_model(run_dir / "latest")`` works — plus
+``trainer_state.json`` and ``optimizer.pt``), and resume from it after an interruption.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ExplorerError, InputError, SaveFileError
+from .engine import BOT, EOT, LATENT
+
+STATE_FORMAT = "latent-explorer.coconut-trainer/1"
+PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
+_WORDS = ("Every", "is", "a", "Is", "or", "###")
+_SPLIT = r" ?[A-Za-z]+| ?#+| ?[^A-Za-z#\s]|\n| "
+
+
+# -- tokenizer and base model ---------------------------------------------------------------------
+def build_tokenizer(names: Sequence[str] | None = None):
+    """A word-level tokenizer over the ProsQA vocabulary, as a ``PreTrainedTokenizerFast``.
+
+    Words carry their leading space (`` is``), punctuation and ``\\n`` are tokens of their own, and
+    decoding concatenates, so ``decode(encode(text)) == text`` for ProsQA text. Unknown words
+    become ``<unk>``. ``<bot>``/``<eot>``/``<latent>`` are *not* included: :func:`add_thought_tokens`
+    adds them (as Coconut does to GPT-2)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from ..tasks.prosqa.generate import CONCEPTS, PERSONS
+
+    words = list(_WORDS) + list(names if names is not None else (*PERSONS, *CONCEPTS))
+    pieces = [PAD, UNK, EOS, "\n", ".", "?", ",", " "]
+    for w in words:
+        pieces += [w, " " + w]
+    vocab = {p: i for i, p in enumerate(dict.fromkeys(pieces))}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(_SPLIT), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, unk_token=UNK, eos_token=EOS,
+                                   model_max_length=1024, clean_up_tokenization_spaces=False)
+
+
+def add_thought_tokens(hf: torch.nn.Module, tokenizer: Any) -> dict[str, int]:
+    """Add ``<bot>``, ``<eot>``, ``<latent>`` as special tokens (if missing) and resize the
+    embeddings; new rows start as the mean of the old ones. Returns their ids."""
+    missing = [t for t in (BOT, EOT, LATENT) if t not in tokenizer.get_vocab()]
+    if missing:
+        old = hf.get_input_embeddings().weight.shape[0]
+        tokenizer.add_tokens(missing, special_tokens=True)
+        hf.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        with torch.no_grad():
+            w = hf.get_input_embeddings().weight
+            w[old:] = w[:old].mean(0, keepdim=True)
+    vocab = tokenizer.get_vocab()
+    return {t: int(vocab[t]) for t in (BOT, EOT, LATENT)}
+
+
+def build_base_model(tokenizer: Any, *, n_layer: int = 4, n_embd: int = 256, n_head: int = 4,
+                     n_positions: int = 512, seed: int = 0) -> torch.nn.Module:
+    """A small GPT-2 built from scratch for ``tokenizer`` (dropout 0, tied embeddings)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = GPT2Config(vocab_size=len(tokenizer), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                     n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                     bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                     pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(cfg)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
+
+
+# -- configuration ------------------------------------------------------------------------------------
+@dataclass
+class TrainConfig:
+    """The curriculum and optimisation settings (defaults: Coconut's ProsQA run, on a small GPT-2)."""
+
+    method: str = "coconut"            # "coconut", "cot", "no_cot"
+    c_thought: int = 1
+    max_latent_stage: int = 6
+    epochs_per_stage: int = 5
+    num_epochs: int = 50
+    pad_latent_to_max: bool = True
+    uniform_prob: float = 0.0
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    grad_clip: float | None = 1.0
+    seed: int = 0
+    save_every: int = 200               # optimizer steps between checkpoints
+    max_steps: int | None = None        # stop after this many optimizer steps in total (None: all epochs)
+    n_layer: int = 4
+    n_embd: int = 256
+    n_head: int = 4
+    n_positions: int = 512
+    device: str = "auto"
+    threads: int | None = None          # torch CPU threads (None: leave as is)
+
+    def check(self) -> None:
+        if self.method not in ("coconut", "cot", "no_cot"):
+            raise InputError(f"method must be 'coconut', 'cot' or 'no_cot', got {self.method!r}.")
+        if self.c_thought < 1 or self.max_latent_stage < 0 or self.epochs_per_stage < 1:
+            raise InputError("c_thought and epochs_per_stage must be >= 1 and max_latent_stage >= 0.")
+        if not 0.0 <= self.uniform_prob <= 1.0:
+            raise InputError(f"uniform_prob must be in [0, 1], got {self.uniform_prob}.")
+        if self.batch_size < 1 or self.save_every < 1:
+            raise InputError("batch_size and save_every must be >= 1.")
+
+    def stage(self, epoch: int) -> int:
+        return epoch // self.epochs_per_stage if self.method == "coconut" else 0
+
+    def n_thoughts(self, stage: int) -> int:
+        if self.method != "coconut":
+            return 0
+        return self.c_thought * min(stage, self.max_latent_stage)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# -- examples and batches ----------------------------------------------------------------------------
+@dataclass
+class Tokenized:
+    question: list[int]
+    steps: list[list[int]]
+    answer: list[int]
+
+
+def tokenize_problem(tokenizer: Any, problem: dict[str, Any]) -> Tokenized:
+    enc = lambda s: list(tokenizer(s, add_special_tokens=False)["input_ids"])  # noqa: E731
+    return Tokenized(enc(problem["question"] + "\n"), [enc(s + "\n") for s in problem["steps"]],
+                     enc("### " + problem["answer"]) + [int(tokenizer.eos_token_id)])
+
+
+def build_example(t: Tokenized, stage: int, cfg: TrainConfig, ids: dict[str, int]) -> tuple[list[int], list[int]]:
+    """(input_ids, labels) of one problem at ``stage``; labels are -100 up to and including ``<eot>``."""
+    if cfg.method == "no_cot":
+        rest = t.answer
+        return t.question + rest, [-100] * len(t.question) + rest
+    if cfg.method == "cot":
+        rest = [i for s in t.steps for i in s] + t.answer
+        return t.question + rest, [-100] * len(t.question) + rest
+    if stage > cfg.max_latent_stage:
+        n_skip = len(t.steps)
+        n_lat = cfg.max_latent_stage if cfg.pad_latent_to_max else min(len(t.steps), cfg.max_latent_stage)
+    else:
+        n_skip = n_lat = stage
+    n_lat *= cfg.c_thought
+    head = t.question + [ids[BOT]] + [ids[LATENT]] * n_lat + [ids[EOT]]
+    rest = [i for s in t.steps[n_skip:] for i in s] + t.answer
+    return head + rest, [-100] * len(head) + rest
+
+
+def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int, latent_id: int | None) -> dict[str, torch.Tensor]:
+    """Pad a batch: left padding puts every example's first ``<latent>`` at the same position (so
+    thoughts are filled in lock-step), right padding evens the lengths. Position ids skip the pads."""
+    firsts = []
+    for ids, _ in examples:
+        firsts.append(ids.index(latent_id) if latent_id is not None and latent_id in ids else None)
+    align = max((f for f in firsts if f is not None), default=None)
+    lefts = [0 if (f is None or align is None) else align - f for f in firsts]
+    if align is not None:  # examples without thoughts: align their end of question with the others
+        lefts = [lf if f is not None else 0 for lf, f in zip(lefts, firsts)]
+    T = max(lf + len(ids) for lf, (ids, _) in zip(lefts, examples))
+    B = len(examples)
+    input_ids = torch.full((B, T), pad_id, dtype=torch.long)
+    labels = torch.full((B, T), -100, dtype=torch.long)
+    mask = torch.zeros((B, T), dtype=torch.long)
+    for b, (lf, (ids, lab)) in enumerate(zip(lefts, examples)):
+        input_ids[b, lf:lf + len(ids)] = torch.tensor(ids)
+        labels[b, lf:lf + len(lab)] = torch.tensor(lab)
+        mask[b, lf:lf + len(ids)] = 1
+    pos = (mask.cumsum(1) - 1).clamp_min(0)
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "position_ids": pos}
+
+
+def coconut_forward(hf: torch.nn.Module, batch: dict[str, torch.Tensor], latent_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, logits) of a batch whose ``<latent>`` positions are filled by the hidden state (after
+    the final norm) at the position before each — one forward pass per thought over the KV cache."""
+    from transformers import DynamicCache
+
+    ids, mask, pos, labels = (batch[k] for k in ("input_ids", "attention_mask", "position_ids", "labels"))
+    B, T = ids.shape
+    embeds = hf.get_input_embeddings()(ids)
+    lat = [(ids[b] == latent_id).nonzero().flatten().tolist() if latent_id is not None else [] for b in range(B)]
+    n_pass = max((len(x) for x in lat), default=0)
+    if n_pass == 0:
+        out = hf(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=False)
+        logits = out.logits
+    else:
+        cache = DynamicCache()
+        start, end = 0, min(x[0] for x in lat if x)
+        parts = []
+        for p in range(n_pass + 1):
+            out = hf(inputs_embeds=embeds[:, start:end], attention_mask=mask[:, :end], position_ids=pos[:, start:end],
+                     past_key_values=cache, use_cache=True, output_hidden_states=True)
+            cache = out.past_key_values
+            parts.append(out.logits)
+            if p == n_pass:
+                break
+            h = out.hidden_states[-1]
+            rows = [b for b in range(B) if len(lat[b]) > p]
+            cols = [lat[b][p] for b in rows]
+            if any(c < end or c - 1 - start < 0 for c in cols):
+                raise ExplorerError("thought positions are not aligned across the batch; build batches with collate().")
+            embeds = embeds.clone()
+            embeds[rows, cols] = h[rows, [c - 1 - start for c in cols]]
+            start, end = end, (end + 1 if p + 1 < n_pass else T)
+        logits = torch.cat(parts, 1)
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+                                             labels[:, 1:].reshape(-1), ignore_index=-100)
+    return loss, logits
+
+
+# -- the trainer --------------------------------------------------------------------------------------
+@dataclass
+class TrainState:
+    global_step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0            # batches of this epoch already done
+    stage: int = 0
+    losses: list[list[float]] = field(default_factory=list)   # [step, loss]
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+class Trainer:
+    """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists.
+
+    ``base``: a checkpoint folder to start from (default: a new GPT-2 from :func:`build_base_model`
+    with the :func:`build_tokenizer` vocabulary)."""
+
+    def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
+                 base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
+                 eval_limit: int = 100, progress: bool = True) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.cfg = cfg or TrainConfig()
+        self.cfg.check()
+        if not train_data:
+            raise InputError("no training problems; generate some with explorer.tasks.prosqa.generate().")
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        self.run_dir = Path(run_dir)
+        self.data = list(train_data)
+        self.eval_data, self.eval_limit, self.progress = eval_data, eval_limit, progress
+        dev = self.cfg.device
+        self.device = torch.device("cuda" if dev == "auto" and torch.cuda.is_available() else ("cpu" if dev == "auto" else dev))
+        self.latest = self.run_dir / "latest"
+        resume = (self.latest / "trainer_state.json").is_file()
+        src = self.latest if resume else base
+        if src is not None:
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(src)
+                self.hf = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+            except (OSError, ValueError) as e:
+                raise SaveFileError(f"cannot load a checkpoint from {src} ({e}); delete {self.latest} to start over, "
+                                    "or point base= at a folder saved by save_pretrained.") from e
+        else:
+            self.tokenizer = build_tokenizer()
+            self.hf = build_base_model(self.tokenizer, n_layer=self.cfg.n_layer, n_embd=self.cfg.n_embd,
+                                       n_head=self.cfg.n_head, n_positions=self.cfg.n_positions, seed=self.cfg.seed)
+        self.ids = add_thought_tokens(self.hf, self.tokenizer) if self.cfg.method == "coconut" else {}
+        self.hf.to(self.device)
+        self.tok = [tokenize_problem(self.tokenizer, p) for p in self.data]
+        self.state = TrainState()
+        self.optimizer = self._new_optimizer()
+        if resume:
+            self._load_state()
+
+    # -- pieces --------------------------------------------------------------------------------
+    def _new_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.hf.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.data) / self.cfg.batch_size)
+
+    def total_steps(self) -> int:
+        n = self.cfg.num_epochs * self.steps_per_epoch()
+        return min(n, self.cfg.max_steps) if self.cfg.max_steps is not None else n
+
+    def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
+        """The batches of one epoch (a seeded shuffle; per-example stage draws for uniform_prob)."""
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        order = rng.permutation(len(self.data))
+        stage = self.cfg.stage(epoch)
+        out = []
+        for i in range(0, len(order), self.cfg.batch_size):
+            exs = []
+            for j in order[i:i + self.cfg.batch_size]:
+                t = self.tok[int(j)]
+                s = stage
+                if self.cfg.method == "coconut" and self.cfg.uniform_prob and rng.random() < self.cfg.uniform_prob:
+                    s = int(rng.integers(0, len(t.steps) + 1))
+                exs.append(build_example(t, s, self.cfg, self.ids))
+            out.append(collate(exs, int(self.tokenizer.pad_token_id), self.ids.get(LATENT)))
+        return out
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> float:
+        self.hf.train()
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        loss, _ = coconut_forward(self.hf, batch, self.ids.get(LATENT))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.hf.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        return float(loss.detach())
+
+    # -- the loop ------------------------------------------------------------------------------
+    def train(self) -> TrainState:
+        """Run (or continue) the curriculum; checkpoints every ``save_every`` steps and at the end.
+        Ctrl-C saves a checkpoint before stopping."""
+        from tqdm.auto import tqdm
+
+        st, cfg = self.state, self.cfg
+        total = self.total_steps()
+        bar = tqdm(total=total, initial=min(st.global_step, total), disable=not self.progress, unit="step",
+                   desc=f"{cfg.method} stage {st.stage}", dynamic_ncols=True)
+        t0 = time.monotonic() - st.elapsed_s
+        try:
+            while st.epoch < cfg.num_epochs and st.global_step < total:
+                stage = cfg.stage(st.epoch)
+                if stage != st.stage:           # a new stage: a new optimizer (Coconut's reset_optimizer)
+                    st.stage = stage
+                    self.optimizer = self._new_optimizer()
+                bar.set_description(f"{cfg.method} stage {stage}")
+                batches = self.epoch_batches(st.epoch)
+                while st.batch_in_epoch < len(batches) and st.global_step < total:
+                    loss = self.train_step(batches[st.batch_in_epoch])
+                    st.batch_in_epoch += 1
+                    st.global_step += 1
+                    st.losses.append([st.global_step, loss])
+                    st.elapsed_s = time.monotonic() - t0
+                    bar.update()
+                    bar.set_postfix(loss=f"{loss:.3f}", epoch=st.epoch)
+                    if st.global_step % cfg.save_every == 0:
+                        self.save()
+                if st.batch_in_epoch >= len(batches):
+                    st.epoch += 1
+                    st.batch_in_epoch = 0
+                    if self.eval_data:
+                        self._evaluate()
+            self.save()
+        except KeyboardInterrupt:
+            self.save()
+            bar.close()
+            raise
+        bar.close()
+        return st
+
+    def _evaluate(self) -> None:
+        from ..model import Model
+        from ..tasks.prosqa.evaluate import evaluate
+
+        self._stamp()
+        self.hf.eval()
+        method = "coconut" if self.cfg.method == "coconut" else ("no_cot" if self.cfg.method == "no_cot" else "cot")
+        res = evaluate(Model(self.hf, self.tokenizer, name="training"), self.eval_data, method,
+                       n_thoughts=self.cfg.n_thoughts(self.state.stage), limit=self.eval_limit)
+        self.state.evals.append({"epoch": self.state.epoch, "step": self.state.global_step, "stage": self.state.stage,
+                                 "accuracy": res["accuracy"], "n": res["n"],
+                                 "mean_generated_tokens": res["mean_generated_tokens"]})
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"eval": self.state.evals[-1]}) + "\n")
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _stamp(self) -> None:
+        """Record in the model config what a reader needs to think with it."""
+        self.hf.config.coconut = {"method": self.cfg.method, "c_thought": self.cfg.c_thought,
+                                  "max_latent_stage": self.cfg.max_latent_stage, "stage": self.state.stage,
+                                  "n_thoughts": self.cfg.n_thoughts(self.state.stage)}
+
+    def save(self) -> Path:
+        """Write ``run_dir/latest`` atomically (a new folder swapped in)."""
+        self._stamp()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".latest.", dir=self.run_dir))
+        try:
+            self.hf.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)
+            rng = {"torch": torch.get_rng_state()}
+            if torch.cuda.is_available():
+                rng["cuda"] = torch.cuda.get_rng_state_all()
+            torch.save({"optimizer": self.optimizer.state_dict(), "rng": rng}, tmp / "optimizer.pt")
+            state = {"format": STATE_FORMAT, "config": asdict(self.cfg), **asdict(self.state),
+                     "n_train": len(self.data), "thought_ids": self.ids}
+            (tmp / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
+            old = self.run_dir / ".latest.old"
+            if old.exists():
+                shutil.rmtree(old)
+            if self.latest.exists():
+                os.replace(self.latest, old)
+            os.replace(tmp, self.latest)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as f:
+            last = self.state.losses[-1][1] if self.state.losses else None
+            f.write(json.dumps({"checkpoint": self.state.global_step, "epoch": self.state.epoch,
+                                "stage": self.state.stage, "loss": last, "elapsed_s": round(self.state.elapsed_s, 1)})
+                    + "\n")
+        return self.latest
+
+    def _load_state(self) -> None:
+        try:
+            d = json.loads((self.latest / "trainer_state.json").read_text(encoding="utf-8"))
+            if d.get("format") != STATE_FORMAT:
+                raise KeyError("format")
+            blob = torch.load(self.latest / "optimizer.pt", weights_only=True, map_location=self.device)
+        except Exception as e:  # truncated JSON, a corrupt optimizer.pt (pickle/struct errors) …
+            raise SaveFileError(f"{self.latest} is not a complete trainer checkpoint ({e!r}); delete it to start "
+                                "over.") from e
+        saved = TrainConfig.from_dict(d["config"])
+        keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "batch_size", "seed", "uniform_prob")
+        diff = [k for k in keys if getattr(saved, k) != getattr(self.cfg, k)]
+        if diff:
+            raise InputError(f"{self.latest} was trained with other settings ({', '.join(f'{k}={getattr(saved, k)!r}' for k in diff)}); "
+                             "resume with the same settings, or use another run_dir.")
+        if d.get("n_train") != len(self.data):
+            raise InputError(f"{self.latest} was trained on {d.get('n_train')} problems, not {len(self.data)}; "
+                             "resume with the same data, or use another run_dir.")
+        self.state = TrainState(**{k: d[k] for k in ("global_step", "epoch", "batch_in_epoch", "stage", "losses",
+                                                      "evals", "elapsed_s")})
+        self.optimizer.load_state_dict(blob["optimizer"])
+        torch.set_rng_state(blob["rng"]["torch"].cpu())
+        if "cuda" in blob["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([t.cpu() for t in blob["rng"]["cuda"]])
+
+
+def train(train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None,
+          **kw: Any) -> TrainState:
+    """Train (or resume) a run; see :class:`Trainer`."""
+    return Trainer(train_data, run_dir, cfg, **kw).train()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m explorer.thoughts.train RUN_DIR --train train.json [--valid valid.json] ...``."""
+    from ..tasks.prosqa.generate import generate, load, write
+
+    ap = argparse.ArgumentParser(prog="coconut-train", description="Train continuous thoughts on ProsQA.")
+    ap.add_argument("run_dir")
+    ap.add_argument("--train", help="training JSON (Coconut format); with --generate N it is written first")
+    ap.add_argument("--generate", type=int, default=0, help="generate N training problems (seeded) into --train")
+    ap.add_argument("--valid", help="evaluation JSON, evaluated after each epoch")
+    ap.add_argument("--eval-limit", type=int, default=100)
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool",):
+            ap.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=f.default)
+        elif f.name in ("max_steps", "threads"):
+            ap.add_argument(flag, type=int, default=f.default)
+        elif f.name == "grad_clip":
+            ap.add_argument(flag, type=float, default=f.default)
+        else:
+            ap.add_argument(flag, type=type(f.default), default=f.default)
+    args = ap.parse_args(argv)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    try:
+        if not args.train:
+            raise InputError("pass --train PATH (and --generate N to create it).")
+        if args.generate and not Path(args.train).is_file():
+            write(generate(args.generate, seed=cfg.seed + 1), args.train)
+        state = train(load(args.train), args.run_dir, cfg, eval_data=load(args.valid) if args.valid else None,
+                      eval_limit=args.eval_limit)
+    except ExplorerError as e:
+        print(f"coconut-train: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted; checkpoint saved in {Path(args.run_dir) / 'latest'} (run the same command to resume)",
+              file=sys.stderr)
+        return 130
+    print(f"done: {state.global_step} steps, epoch {state.epoch}, stage {state.stage}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

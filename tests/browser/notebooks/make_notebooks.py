@@ -1,0 +1,47 @@
+import nbformat as nbf
+def nb(cells, path):
+    n = nbf.v4.new_notebook()
+    n.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                  "language_info": {"name": "python"}}
+    n.cells = [nbf.v4.new_code_cell(c) if not c.startswith("#md ") else nbf.v4.new_markdown_cell(c[4:]) for c in cells]
+    for c in []:
+        c.pop("id", None)
+    nbf.write(n, path)
+
+nb([
+"#md Synthetic data for the browser tests: no model needed.",
+"""import numpy as np
+from widgets import ThoughtStepper, LensView, ConceptLab, LatentMap
+from widgets.demo import DemoSpace, demo_lens, demo_trajectory
+
+tr = demo_trajectory(n=24, d=64, seed=0)
+rng = np.random.default_rng(1)
+bg = (tr.vectors()[rng.integers(0, len(tr), 3000)] + rng.normal(0, 4, (3000, 64))).astype(np.float32)""",
+"""stepper = ThoughtStepper(tr, background=bg, interval_ms=120)
+stepper""",
+"""lens, trace = demo_lens(n_layers=8)
+lensview = LensView(lens, trace)
+lensview""",
+"""lab = ConceptLab(DemoSpace())
+lab""",
+"""big = np.random.default_rng(2).normal(0, 1, (20000, 64)).astype(np.float32)
+m = LatentMap(big, labels=[f"tok{i}" for i in range(len(big))], method="pca", height=420)
+m.add(tr, color_by="layer")
+m""",
+], "tests/browser/notebooks/widgets_synthetic.ipynb")
+
+nb([
+"#md The real default model through the widgets (needs `explorer.load_model()`).",
+"""import explorer
+from widgets import ThoughtStepper, LensView, ConceptLab
+m = explorer.load_model()
+tr = m.trace("The capital of France is")
+lens = m.logit_lens(tr)
+traj = m.annotate(tr.trajectory(position=-1), k=8).with_dynamics()""",
+"""stepper = ThoughtStepper(traj)
+stepper""",
+"""lensview = LensView(lens, tr)
+lensview""",
+"""lab = ConceptLab(m.token_space)
+lab""",
+], "tests/browser/notebooks/widgets_model.ipynb")

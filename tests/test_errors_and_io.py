@@ -1,0 +1,130 @@
+"""Every documented error, and exact save/load round trips."""
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import explorer
+from explorer import errors
+
+
+def test_error_hierarchy():
+    for cls in (errors.InputError, errors.EmptyInputError, errors.ContextLengthError, errors.VectorError,
+                errors.UnknownPointError, errors.ModelNotFoundError, errors.OfflineError, errors.SaveFileError,
+                errors.DependencyError):
+        assert issubclass(cls, errors.ExplorerError)
+    assert issubclass(errors.ContextLengthError, ValueError) and issubclass(errors.OfflineError, ConnectionError)
+
+
+@pytest.mark.parametrize("bad", ["", "   ", [], [{"role": "user", "content": " "}]])
+def test_empty_input(smol, bad):
+    with pytest.raises(errors.EmptyInputError, match="empty|non-empty"):
+        smol.trace(bad)
+
+
+def test_too_long_input_raises_unless_truncating(smol):
+    long_text = "word " * (smol.max_length + 10)
+    with pytest.raises(errors.ContextLengthError, match="truncate=True"):
+        smol.encode(long_text)
+    assert smol.encode(long_text, truncate=True).shape[1] == smol.max_length
+
+
+def test_unknown_model_name():
+    with pytest.raises(errors.ModelNotFoundError, match="registered name"):
+        explorer.load_model("no-such-model")
+
+
+def test_folder_without_config(tmp_path):
+    with pytest.raises(errors.ModelNotFoundError, match="config.json"):
+        explorer.load_model(tmp_path)
+
+
+def test_unreachable_hub_fails_fast():
+    t0 = time.monotonic()
+    with pytest.raises(errors.OfflineError, match="HF_HUB_OFFLINE"):
+        explorer.load_model("some-org/some-model-that-is-not-cached")
+    assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.parametrize("vec, match", [
+    (np.full(576, np.nan, np.float32), "NaN"),
+    (np.zeros(575, np.float32), "size 576"),
+    (np.zeros((2, 3, 576), np.float32), "size 576"),
+])
+def test_bad_vectors(smol, vec, match):
+    with pytest.raises(errors.VectorError, match=match):
+        smol.nearest_tokens(vec)
+
+
+def test_unknown_points(smol):
+    with pytest.raises(errors.UnknownPointError, match="layer.29"):
+        smol.trace("hi there", points=["layer.99"])
+    tr = smol.trace("hi there", points=["layer.1"])
+    with pytest.raises(errors.UnknownPointError, match="points="):
+        tr["layer.2"]
+    with pytest.raises(errors.InputError, match="single token"):
+        smol.logit_lens(tr, target=" Paris is")
+    with pytest.raises(errors.InputError, match="reduce='mean'"):
+        smol.token_vector(" antidisestablishmentarianism")
+
+
+def test_trace_save_load_exact(smol, tmp_path):
+    tr = smol.trace("The capital of France is")
+    path = tr.save(tmp_path / "t.safetensors")
+    back = explorer.Trace.load(path)
+    assert back.tokens == tr.tokens and back.token_ids == tr.token_ids and back.points == tr.points
+    assert back.model == tr.model and back.text == tr.text
+    for p in tr.points:
+        assert torch.equal(back[p], tr[p])
+    half = smol.trace("The capital", dtype="float16", points=["layer.2"])
+    back = explorer.Trace.load(half.save(tmp_path / "h.safetensors"))
+    assert back["layer.2"].dtype == torch.float16 and torch.equal(back["layer.2"], half["layer.2"])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_corrupted_and_foreign_save_files(smol, tmp_path):
+    good = smol.trace("hello", points=["layer.0"]).save(tmp_path / "good.safetensors")
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(errors.SaveFileError, match="corrupted"):
+        explorer.Trace.load(truncated)
+    from safetensors.numpy import save_file
+
+    save_file({"x": np.zeros(3, np.float32)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(errors.SaveFileError, match="not a latent-explorer trace"):
+        explorer.Trace.load(tmp_path / "foreign.safetensors")
+    with pytest.raises(errors.SaveFileError, match="does not exist"):
+        explorer.Trace.load(tmp_path / "missing.safetensors")
+    traj = smol.trace("hello", points=["layer.0"]).trajectory()
+    with pytest.raises(errors.SaveFileError, match="trajectory"):
+        explorer.Trajectory.load(good)
+    assert explorer.Trajectory.load(traj.save(tmp_path / "traj.safetensors")).names == ["layer.0"]
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    import safetensors.numpy
+
+    def boom(*a, **k):
+        Path(a[1]).write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", boom)
+    tr = explorer.Trace(tokens=["a"], token_ids=[1], states={"embed": torch.zeros(1, 4)})
+    with pytest.raises(OSError):
+        tr.save(tmp_path / "x.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_trajectory_round_trip_with_probes(smol, tmp_path):
+    traj = smol.annotate(smol.trace("The capital of France is").trajectory(-1), k=3)
+    back = explorer.Trajectory.load(traj.save(tmp_path / "traj.safetensors"))
+    assert back.names == traj.names and back.labels == traj.labels and back.kind == "layers"
+    assert np.array_equal(back.vectors(), traj.vectors())
+    assert back["layer.29"].probes["output"] == traj["layer.29"].probes["output"]
+    assert np.allclose(back.scalar("entropy"), traj.scalar("entropy"))
+    assert np.isnan(back.scalar("kl_prev")[0])
+    json.dumps(back.to_dict())  # JSON-able

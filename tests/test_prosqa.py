@@ -1,0 +1,137 @@
+"""ProsQA: the generator's constraints (checked independently), determinism, files, evaluation."""
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from explorer.errors import InputError, SaveFileError
+from explorer.tasks.prosqa import evaluate as ev
+from explorer.tasks.prosqa.generate import (CONCEPTS, PERSONS, GeneratorConfig, generate, load, main, statement,
+                                            vocabulary_from, write)
+
+VALID = Path("/work/shared/data/prosqa/prosqa_valid.json")
+FIELDS = {"question", "answer", "steps", "idx_to_symbol", "edges", "root", "target", "neg_target"}
+
+
+def bfs(n, edges, src):
+    adj = {i: [] for i in range(n)}
+    for a, b in edges:
+        adj[a].append(b)
+    dist, q = {src: 0}, deque([src])
+    while q:
+        u = q.popleft()
+        for v in adj[u]:
+            if v not in dist:
+                dist[v] = dist[u] + 1
+                q.append(v)
+    return dist
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return generate(150, seed=0)
+
+
+def test_every_constraint_holds(problems):
+    hops_seen = set()
+    for p in problems:
+        assert set(p) == FIELDS
+        sym, edges, root, tgt, neg = p["idx_to_symbol"], p["edges"], p["root"], p["target"], p["neg_target"]
+        n = len(sym)
+        assert 14 <= n <= 28
+        assert len(set(sym)) == n and all(s in PERSONS or s in CONCEPTS for s in sym)
+        assert all(0 <= a < b < n for a, b in edges), "edges run from lower to higher index"
+        assert len({tuple(e) for e in edges}) == len(edges)
+        indeg = {b for _, b in edges}
+        for i, s in enumerate(sym):  # people are exactly the parentless nodes
+            assert (s in PERSONS) == (i not in indeg)
+        assert root in (0, 1) and sym[0] in PERSONS and sym[1] in PERSONS
+        d_root, d_other = bfs(n, edges, root), bfs(n, edges, 1 - root)
+        assert tgt in d_root and neg not in d_root, "exactly one of A/B is reachable from X"
+        assert neg in d_other and tgt not in d_other
+        assert 3 <= d_root[tgt] <= 6
+        hops_seen.add(d_root[tgt])
+        assert not any(a in (tgt, neg) for a, _ in edges), "answers are leaves"
+        # the question: every edge's statement, then "Is X a A or B?"
+        m = re.fullmatch(r"(.*) Is (\w+) a (\w+) or (\w+)\?", p["question"])
+        assert m and m.group(2) == sym[root] and {m.group(3), m.group(4)} == {sym[tgt], sym[neg]}
+        stmts = re.findall(r"[^.]+\.", m.group(1))
+        expect = [(f"{sym[a]} is a {sym[b]}." if sym[a] in PERSONS else f"Every {sym[a]} is a {sym[b]}.") for a, b in edges]
+        assert [s.strip() for s in stmts] == expect
+        # the steps: one shortest path root -> target, as statements
+        assert len(p["steps"]) == d_root[tgt]
+        node = root
+        for s in p["steps"]:
+            mm = re.fullmatch(r"(?:Every )?(\w+) is a (\w+)\.", s)
+            a, b = sym.index(mm.group(1)), sym.index(mm.group(2))
+            assert a == node and [a, b] in edges and s in expect
+            node = b
+        assert node == tgt
+        assert p["answer"] == f"{sym[root]} is a {sym[tgt]}."
+    assert hops_seen == {3, 4, 5, 6} or hops_seen >= {3, 4, 5}
+
+
+def test_seeded_and_deterministic():
+    a, b, c = generate(12, seed=7), generate(12, seed=7), generate(12, seed=8)
+    assert a == b
+    assert a != c
+
+
+def test_config_is_checked():
+    with pytest.raises(InputError, match="min_nodes"):
+        generate(1, cfg=GeneratorConfig(min_nodes=30, max_nodes=20))
+
+
+def test_statement_phrasing_matches_the_validation_file():
+    if not VALID.is_file():
+        pytest.skip("validation file absent")
+    data = json.loads(VALID.read_text())[:40]
+    for p in data:
+        sym = p["idx_to_symbol"]
+        said = " ".join(statement(sym, a, b) for a, b in p["edges"])
+        ours = sorted(s.strip() for s in re.findall(r"[^.]+\.", said))
+        assert ours == sorted(s.strip() for s in re.findall(r"[^.]+\.", p["question"].rsplit(" Is ", 1)[0]))
+    people, concepts = vocabulary_from(VALID)
+    assert tuple(people) == PERSONS and tuple(concepts) == CONCEPTS
+
+
+def test_write_load_and_cli(tmp_path):
+    path = write(generate(3, seed=1), tmp_path / "d" / "train.json")
+    assert load(path) == generate(3, seed=1)
+    assert not list(path.parent.glob(".*tmp"))
+    assert main([str(tmp_path / "cli.json"), "--n", "4", "--seed", "2"]) == 0
+    assert load(tmp_path / "cli.json") == generate(4, seed=2)
+    (tmp_path / "bad.json").write_text("{\"x\": 1}")
+    with pytest.raises(SaveFileError, match="generate one"):
+        load(tmp_path / "bad.json")
+    with pytest.raises(SaveFileError, match="does not exist"):
+        load(tmp_path / "missing.json")
+
+
+def test_answer_parsing_as_in_coconut():
+    assert ev.parse_answer("Tom is a x.\nEvery x is a y.\n### Tom is a y.") == "Tom is a y."
+    assert ev.parse_answer("### 1,000 ") == "1000"
+    assert ev.parse_cot("a\nb\n### c") == "a\nb"
+    assert ev.is_correct("### Tom is a y.", "Tom is a y.")
+    assert not ev.is_correct("### Tom is a z.", "Tom is a y.")
+
+
+def test_evaluate_with_an_engine(problems):
+    data = problems[:6]
+    answers = {ev.prompt_of(p): p["answer"] for p in data}
+    right = set(list(answers)[:3])
+
+    def engine(prompt):
+        return "### " + (answers[prompt] if prompt in right else "wrong.")
+
+    res = ev.evaluate(engine, data, "cot")
+    assert res["n"] == 6 and res["accuracy"] == pytest.approx(0.5)
+    assert res["mean_generated_tokens"] > 0 and res["correct"] == [True] * 3 + [False] * 3
+    with pytest.raises(InputError, match="method"):
+        ev.evaluate(engine, data, "magic")
+    with pytest.raises(InputError, match="non-empty"):
+        ev.evaluate(engine, [], "cot")

@@ -117,6 +117,14 @@ class ArithmeticResult:
     vector: np.ndarray
     table: TokenTable
 
+    def __repr__(self) -> str:
+        return f"{self.expression}\n{self.table!r}"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<div><code>{html.escape(self.expression)}</code></div>{self.table._repr_html_()}"
+
 
 def evaluate(space: TokenSpace, expr: str, k: int = 10, exclude_operands: bool = True) -> ArithmeticResult:
     """Parse, combine and look up the nearest ``k`` entries (operands left out by default)."""

@@ -107,15 +107,15 @@ def test_concept_lab_results_appear(synthetic_page):
     page.wait_for_function("""() => {
         const lab = document.querySelector('.le-concept-lab');
         const t = lab.querySelector('.le-result-token');
-        return lab.innerText.includes('king - man + woman') && t && t.textContent === "'queen'"; }""", timeout=15_000)
+        return lab.innerText.includes('king - man + woman') && t && t.textContent === "'queen'"; }""", timeout=30_000)
     tokens = root.locator(".le-result-token").all_text_contents()
     assert len(tokens) == 10 and tokens[0] == "'queen'"
     assert not {"'king'", "'man'", "'woman'"} & set(tokens)  # operands are excluded
     # the operands and the result are drawn on the map (plotly SVG text)
     page.wait_for_function("""() => [...document.querySelectorAll('.le-concept-lab .textpoint text')]
-                                     .some(t => t.textContent.includes("'queen'"))""", timeout=10_000)
+                                     .some(t => t.textContent.includes("'queen'"))""", timeout=30_000)
     # the interpolation defaulted to A → C and lists its nearest entries
-    page.wait_for_function("() => document.querySelectorAll('.le-concept-lab .le-interp-row').length > 0", timeout=10_000)
+    page.wait_for_function("() => document.querySelectorAll('.le-concept-lab .le-interp-row').length > 0", timeout=30_000)
     screenshot(root, "concept_lab.png")
 
 
@@ -123,8 +123,7 @@ def test_latent_map_renders_webgl(synthetic_page):
     page = synthetic_page
     fig = page.locator(".js-plotly-plot").last
     fig.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
-    assert fig.locator("canvas").count() >= 1  # scattergl draws on a WebGL canvas
+    fig.locator("canvas").first.wait_for(state="attached", timeout=30_000)  # scattergl draws on a WebGL canvas
     legend = " ".join(fig.locator(".legendtext").all_text_contents())
     assert "background (20,000)" in legend and "demo trajectory" in legend
     screenshot(fig, "latent_map.png")

@@ -82,6 +82,7 @@ def _trace(args: argparse.Namespace) -> int:
 # runs ``MODULE.main(ARGS)`` (each module's ``--help`` lists its options).
 DELEGATED = {
     ("train", "coconut"): ("explorer.thoughts.train", "train continuous thoughts (Coconut curriculum; also CoT / no-CoT)"),
+    ("train", "recurrent"): ("explorer.recurrent.train", "train a recurrent-depth (prelude-core-coda) model"),
     ("prosqa", "generate"): ("explorer.tasks.prosqa.generate", "generate ProsQA problems (Coconut JSON)"),
     ("prosqa", "eval"): ("explorer.tasks.prosqa.evaluate", "ProsQA accuracy of a model: MODEL DATA --method ..."),
 }

@@ -97,6 +97,8 @@ def load_model(name: str | os.PathLike | None = None, device: str = "auto", dtyp
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from . import recurrent  # noqa: F401  (registers the project's recurrent-depth model with the Auto classes)
+
     kind, where = registry.resolve(name)
     dev = _pick_device(device)
     kwargs: dict[str, Any] = {"dtype": _pick_dtype(dtype, dev), "trust_remote_code": trust_remote_code}
@@ -115,6 +117,8 @@ def load_model(name: str | os.PathLike | None = None, device: str = "auto", dtyp
     if not split:
         hf = hf.to(dev)
     label = registry.lookup(str(name or registry.DEFAULT_MODEL)).name if kind == "registry" else str(name)  # type: ignore[union-attr]
+    if recurrent.is_recurrent(hf):
+        return recurrent.RecurrentModel(hf.eval(), tok, name=label)
     return Model(hf.eval(), tok, name=label)
 
 

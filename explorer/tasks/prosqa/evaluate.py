@@ -106,8 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     from ...model import load_model
     from .generate import load
 
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method")
+    if pre.parse_known_args(argv)[0].method == "recurrent":
+        from ...recurrent.train import eval_main
+
+        return eval_main(argv)
     ap = argparse.ArgumentParser(prog="latent-explorer prosqa eval", description="ProsQA accuracy of a model.")
-    ap.add_argument("--method", default="coconut", type=lambda m: m.replace("nocot", "no_cot"), choices=METHODS)
+    ap.add_argument("--method", default="coconut", type=lambda m: m.replace("nocot", "no_cot"),
+                    choices=[*METHODS, "recurrent"], help="recurrent: see --method recurrent --help")
     ap.add_argument("--data", required=True, help="Coconut-format JSON file (e.g. the real ProsQA validation set)")
     ap.add_argument("--model", help="registered name or checkpoint folder (default: prosqa-<method>)")
     ap.add_argument("--n-thoughts", type=int, default=None)

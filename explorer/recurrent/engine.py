@@ -1,0 +1,456 @@
+"""Watching a recurrent-depth model think: one trajectory of core iterations per token.
+
+:func:`iterate` runs the prompt with every position iterated in lock-step (so after ``r``
+iterations the states are exactly those of ``model(ids, num_steps=r)`` with the same initial
+state) and records, per position ``t``, a :class:`~explorer.trajectory.Trajectory` of kind
+``"iterations"`` whose steps ``iter.0 … iter.{E_t}`` hold the raw state after ``r`` iterations
+(``iter.0`` is the random initial state). Each step's scalars are ``delta_rel`` (‖s_r − s_{r−1}‖ /
+‖s_r‖), ``kl_prev`` (KL(p_r ‖ p_{r−1}), the project's convention), ``cos_prev``, ``entropy``,
+``norm`` and ``exit_value`` (the exit criterion's value, see :mod:`explorer.recurrent.exits`);
+``probes["output"]`` is the top-k of the coda's next-token distribution read from the states of
+iteration ``r``. ``E_t`` is where position ``t`` would exit (or ``max_iters``); iterating stops
+once every position has exited.
+
+:func:`generate` decodes greedily with per-token adaptive compute: for each new token the
+whole sequence is recomputed (there is no KV cache) and iterated until the *newest* position
+meets the exit criterion; the token is read at that iteration. So token ``i`` is exactly the
+argmax of ``model(ids, num_steps=r_i)`` at the last position, with the same seeded initial
+states; the prefix is re-iterated ``r_i`` times too (Huginn's cached generation instead keeps
+each earlier token's own exit-time keys and values).
+
+Initial states are drawn per position from ``seed`` (a generator seeded by ``(seed, position)``),
+so a position's start is the same whatever the sequence length, and equal seeds give equal results.
+
+Models: an :class:`explorer.Model`-like object with ``.hf`` and ``.tokenizer`` (see
+:class:`RecurrentModel`, which :func:`load_recurrent` returns), or the HF module itself with
+``tokenizer=``. ``explorer.Model.trace`` does not apply (there is no flat stack of layers: the core
+is reused ``r`` times); :class:`RecurrentModel` raises a clear error there and offers ``iterate``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import EmptyInputError, ExplorerError, InputError, ModelNotFoundError
+from ..model import Model
+from ..trajectory import Step, TokenTable, Trajectory
+from . import exits as X
+from .model import RecurrentForCausalLM
+
+
+# -- model access ------------------------------------------------------------------------------------
+@dataclass
+class _Parts:
+    hf: RecurrentForCausalLM
+    tokenizer: Any
+    name: str
+
+    def decode_one(self, i: int) -> str:
+        return self.tokenizer.decode([int(i)]) if self.tokenizer is not None else str(int(i))
+
+    def encode(self, prompt: Any) -> torch.Tensor:
+        dev = self.hf.transformer.wte.weight.device
+        if isinstance(prompt, torch.Tensor) or (isinstance(prompt, (list, tuple)) and prompt
+                                                and all(isinstance(i, int) for i in prompt)):
+            ids = [int(i) for i in torch.as_tensor(prompt).reshape(-1).tolist()]
+        elif isinstance(prompt, str):
+            if not prompt.strip():
+                raise EmptyInputError("the prompt is empty; pass at least one word.")
+            if self.tokenizer is None:
+                raise InputError("pass token ids, or a tokenizer= to encode text.")
+            ids = list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        else:
+            raise EmptyInputError("pass a non-empty string or a list of token ids.")
+        if not ids:
+            raise EmptyInputError("the prompt has no tokens; pass at least one word.")
+        return torch.tensor([ids], device=dev)
+
+
+def _parts(model: Any, tokenizer: Any = None) -> _Parts:
+    hf = getattr(model, "hf", model)
+    if not isinstance(hf, RecurrentForCausalLM):
+        raise InputError(f"this engine needs a recurrent-depth model (explorer.recurrent), got {type(hf).__name__}; "
+                         "load one with explorer.recurrent.load_recurrent(folder) or load_huginn(folder).")
+    tok = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+    return _Parts(hf, tok, getattr(model, "name", "") or getattr(hf.config, "name_or_path", "") or "recurrent")
+
+
+def initial_states(hf: RecurrentForCausalLM, T: int, seed: int, *, scale: float = 1.0, start: int = 0) -> torch.Tensor:
+    """(1, T, d) random initial states, position ``p`` drawn from a generator seeded by
+    ``(seed, start + p)`` (so they do not depend on the sequence length)."""
+    d = hf.config.n_embd
+    w = hf.transformer.wte.weight
+    rows = []
+    for p in range(start, start + T):
+        g = torch.Generator().manual_seed(int(seed) * 1_000_003 + p)
+        rows.append(hf.initial_state(torch.empty(1, 1, d), scale=scale, generator=g))
+    return torch.cat(rows, 1).to(w.device, w.dtype)
+
+
+def _table(parts: _Parts, logits: torch.Tensor, k: int) -> TokenTable:
+    top = logits.float().softmax(-1).topk(min(k, logits.shape[-1]))
+    ids = top.indices.tolist()
+    return TokenTable(tuple(parts.decode_one(i) for i in ids), tuple(ids), tuple(float(s) for s in top.values.tolist()),
+                      "output", "prob")
+
+
+# -- iterate -----------------------------------------------------------------------------------------
+@dataclass
+class IterationResult:
+    """What :func:`iterate` returns: one trajectory per prompt position."""
+
+    trajectories: list[Trajectory]
+    tokens: list[str]
+    token_ids: list[int]
+    iterations: list[int]               # per position: the iteration at which it exits (or max_iters)
+    exit: str
+    threshold: float
+    max_iters: int
+    seed: int
+    next_token: str = ""                # the last position's top token at its exit iteration
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.trajectories)
+
+    def __getitem__(self, pos: int) -> Trajectory:
+        return self.trajectories[pos]
+
+    @property
+    def trajectory(self) -> Trajectory:
+        """The last position's trajectory (the one that predicts the next token)."""
+        return self.trajectories[-1]
+
+    @property
+    def mean_iterations(self) -> float:
+        return float(np.mean(self.iterations)) if self.iterations else 0.0
+
+    def __repr__(self) -> str:
+        return (f"IterationResult(positions={len(self)}, exit={self.exit!r}, iterations={self.iterations}, "
+                f"next_token={self.next_token!r})")
+
+
+@torch.inference_mode()
+def iterate(model: Any, prompt: Any, max_iters: int = 32, exit: str = "kl", threshold: float | None = None, *,
+            seed: int = 0, k: int = 10, init_scale: float = 1.0, tokenizer: Any = None) -> IterationResult:
+    """Iterate the core up to ``max_iters`` times over ``prompt``; see the module docs."""
+    parts = _parts(model, tokenizer)
+    thr = X.check_criterion(exit, threshold)
+    if not isinstance(max_iters, int) or max_iters < 1:
+        raise InputError(f"max_iters must be a whole number >= 1, got {max_iters!r}.")
+    hf = parts.hf
+    ids = parts.encode(prompt)
+    T = ids.shape[1]
+    e = hf.prelude(hf.embed(ids))
+    s = initial_states(hf, T, seed, scale=init_scale)
+    logits = hf.coda(s)[0]
+    states = [s[0].float().cpu()]
+    tables = [[_table(parts, logits[t], k) for t in range(T)]]
+    ent = [X.entropy(logits).cpu()]
+    scal: list[dict[str, torch.Tensor]] = [{}]
+    exit_at = torch.zeros(T, dtype=torch.long)
+    prev_logits_for_exit: torch.Tensor | None = None   # the release's p_0 is uniform / H_0 = 100
+    run: torch.Tensor | None = None
+    for r in range(1, max_iters + 1):
+        s_new = hf.core_step(s, e)
+        new_logits = hf.coda(s_new)[0]
+        a, b = s_new[0].float(), s[0].float()
+        na, nb = a.norm(dim=-1), b.norm(dim=-1)
+        lp_new, lp_old = new_logits.float().log_softmax(-1), logits.float().log_softmax(-1)
+        if exit == "latent-diff":
+            v = X.latent_diff(b, a)
+        elif exit == "kl":
+            v = X.kl_step(prev_logits_for_exit, new_logits)
+        elif exit == "entropy-diff":
+            v = X.entropy_diff(prev_logits_for_exit, new_logits)
+        elif exit == "argmax-stability":
+            run = X.argmax_run(run, prev_logits_for_exit, new_logits)
+            v = run.float()
+        else:
+            v = torch.zeros(T)
+        scal.append({"delta_rel": ((a - b).norm(dim=-1) / na.clamp_min(1e-30)).cpu(),
+                     "kl_prev": (lp_new.exp() * (lp_new - lp_old)).sum(-1).cpu(),
+                     "cos_prev": ((a * b).sum(-1) / (na * nb).clamp_min(1e-30)).cpu(),
+                     "exit_value": v.float().cpu()})
+        hit = X.exits(exit, v, thr).cpu() & (exit_at == 0)
+        exit_at[hit] = r
+        states.append(s_new[0].float().cpu())
+        tables.append([_table(parts, new_logits[t], k) if exit_at[t] in (0, r) else None for t in range(T)])
+        ent.append(X.entropy(new_logits).cpu())
+        s, logits, prev_logits_for_exit = s_new, new_logits, new_logits
+        if bool((exit_at > 0).all()):
+            break
+    R = len(states) - 1
+    exit_at[exit_at == 0] = R
+    tokens = [parts.decode_one(i) for i in ids[0].tolist()]
+    trajs = []
+    for t in range(T):
+        E = int(exit_at[t])
+        steps = []
+        for r in range(E + 1):
+            sc = {"entropy": float(ent[r][t]), "norm": float(states[r][t].norm())}
+            if r == 0:
+                sc.update(delta_rel=math.nan, kl_prev=math.nan, cos_prev=math.nan, exit_value=math.nan)
+            else:
+                sc.update({n: float(vals[t]) for n, vals in scal[r].items()})
+            tab = tables[r][t]
+            label = f"iter {r}" + (f" · {tab.top!r}" if tab is not None else "")
+            steps.append(Step(f"iter.{r}", label, {f"iter.{r}": states[r][t]}, sc,
+                              {"output": tab} if tab is not None else {}, {"iteration": r, "position": t}))
+        trajs.append(Trajectory(steps, kind="iterations", space=parts.name,
+                                title=f"iterations at position {t} ({tokens[t]!r})",
+                                meta={"position": t, "token": tokens[t], "token_id": int(ids[0, t]), "exit": exit,
+                                      "threshold": thr, "exit_iteration": E, "max_iters": max_iters, "seed": seed,
+                                      "exited": bool(E < R or (E == R and exit != "none" and
+                                                               bool(X.exits(exit, scal[E]["exit_value"][t:t + 1],
+                                                                            thr)[0])))}))
+    last = trajs[-1][-1].probes.get("output")
+    return IterationResult(trajs, tokens, ids[0].tolist(), [int(x) for x in exit_at], exit, thr, max_iters, seed,
+                           last.top if last is not None else "")
+
+
+# -- generate ----------------------------------------------------------------------------------------
+@dataclass
+class GenerationResult:
+    """What :func:`generate` returns."""
+
+    text: str
+    token_ids: list[int]
+    iterations: list[int]              # per generated token: the iterations it used
+    exit_values: list[float]           # per generated token: the criterion's value at its exit
+    prompt_ids: list[int]
+    exit: str
+    threshold: float
+
+    @property
+    def mean_iterations(self) -> float:
+        return float(np.mean(self.iterations)) if self.iterations else 0.0
+
+    def __repr__(self) -> str:
+        return f"GenerationResult(text={self.text!r}, iterations={self.iterations})"
+
+
+def _eos(parts: _Parts) -> set[int]:
+    out: set[int] = set()
+    for src in (getattr(parts.hf, "generation_config", None), parts.hf.config, parts.tokenizer):
+        e = getattr(src, "eos_token_id", None) if src is not None else None
+        for x in (e if isinstance(e, (list, tuple)) else [e]):
+            if x is not None:
+                out.add(int(x))
+    return out
+
+
+@torch.inference_mode()
+def next_token_adaptive(hf: RecurrentForCausalLM, ids: torch.Tensor, init: torch.Tensor, exit: str, threshold: float,
+                        max_iters: int) -> tuple[torch.Tensor, int, float]:
+    """(logits of the last position, iterations used, exit value) for one new token."""
+    e = hf.prelude(hf.embed(ids))
+    s = init
+    prev_logits: torch.Tensor | None = None
+    run: torch.Tensor | None = None
+    logits = None
+    v = torch.zeros(())
+    for r in range(1, max_iters + 1):
+        s_new = hf.core_step(s, e)
+        need = exit in X.NEEDS_LOGITS or r == max_iters
+        logits = hf.coda(s_new)[0, -1] if need else None
+        if exit == "latent-diff":
+            v = X.latent_diff(s[0, -1], s_new[0, -1])
+        elif exit == "kl":
+            v = X.kl_step(prev_logits, logits)
+        elif exit == "entropy-diff":
+            v = X.entropy_diff(prev_logits, logits)
+        elif exit == "argmax-stability":
+            run = X.argmax_run(run, prev_logits, logits)
+            v = run.float()
+        s, prev_logits = s_new, logits
+        if bool(X.exits(exit, v, threshold)):
+            if logits is None:
+                logits = hf.coda(s)[0, -1]
+            return logits, r, float(v)
+    return logits, max_iters, float(v)  # type: ignore[return-value]
+
+
+@torch.inference_mode()
+def generate(model: Any, prompt: Any, max_new_tokens: int = 32, exit: str = "kl", threshold: float | None = None, *,
+             max_iters: int = 32, seed: int = 0, init_scale: float = 1.0, stop_at_eos: bool = True,
+             tokenizer: Any = None) -> GenerationResult:
+    """Greedy decoding with per-token adaptive compute (see the module docs). ``exit="none"``
+    gives every token exactly ``max_iters`` iterations."""
+    parts = _parts(model, tokenizer)
+    thr = X.check_criterion(exit, threshold)
+    if not isinstance(max_iters, int) or max_iters < 1:
+        raise InputError(f"max_iters must be a whole number >= 1, got {max_iters!r}.")
+    hf = parts.hf
+    ids = parts.encode(prompt)
+    prompt_ids = ids[0].tolist()
+    limit = hf.config.block_size
+    eos = _eos(parts) if stop_at_eos else set()
+    init = initial_states(hf, ids.shape[1], seed, scale=init_scale)
+    out: list[int] = []
+    iters: list[int] = []
+    vals: list[float] = []
+    for _ in range(max_new_tokens):
+        if ids.shape[1] >= limit:
+            break
+        logits, r, v = next_token_adaptive(hf, ids, init, exit, thr, max_iters)
+        nxt = int(logits.argmax())
+        out.append(nxt)
+        iters.append(r)
+        vals.append(v)
+        if nxt in eos:
+            break
+        ids = torch.cat([ids, torch.tensor([[nxt]], device=ids.device)], 1)
+        init = torch.cat([init, initial_states(hf, 1, seed, scale=init_scale, start=ids.shape[1] - 1)], 1)
+    text = parts.tokenizer.decode(out, skip_special_tokens=True) if parts.tokenizer is not None else ""
+    return GenerationResult(text, out, iters, vals, prompt_ids, exit, thr)
+
+
+# -- analysis ----------------------------------------------------------------------------------------
+def trajectory_pca(traj: Trajectory) -> dict[str, Any]:
+    """A per-token PCA of an iteration trajectory, as data: ``coords`` (n, 2) per iteration,
+    ``distance_to_final`` ‖s_r − s_final‖ and ``rel_distance_to_final`` (/ ‖s_final‖) per
+    iteration, plus ``names``, ``iterations`` and the ``delta_rel`` scalar."""
+    from ..projection import fit_projection
+
+    v = traj.vectors().astype(np.float64)
+    if len(v) == 0:
+        raise InputError("the trajectory is empty; iterate at least once.")
+    coords = fit_projection(v.astype(np.float32), "pca", cache=False).embedding if len(v) >= 2 else np.zeros((1, 2), np.float32)
+    final = v[-1]
+    dist = np.linalg.norm(v - final, axis=1)
+    nf = float(np.linalg.norm(final))
+    return {"names": traj.names, "iterations": [int(n.split(".")[-1]) for n in traj.names],
+            "coords": np.asarray(coords, np.float32), "distance_to_final": dist,
+            "rel_distance_to_final": dist / nf if nf > 0 else np.full_like(dist, np.nan),
+            "delta_rel": traj.scalar("delta_rel") if "delta_rel" in traj.scalar_names else np.full(len(v), np.nan),
+            "title": traj.title}
+
+
+def figure(traj: Trajectory | IterationResult, position: int = -1):
+    """A plotly figure: the PCA path of one token's states (left) and the distance to the final
+    state and ‖Δs‖/‖s‖ per iteration (right, log scale)."""
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    if isinstance(traj, IterationResult):
+        traj = traj.trajectories[position]
+    d = trajectory_pca(traj)
+    labels = [s.label for s in traj.steps]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("states (PCA)", "convergence"))
+    fig.add_trace(go.Scatter(x=d["coords"][:, 0], y=d["coords"][:, 1], mode="lines+markers", text=labels,
+                             hovertemplate="%{text}<extra></extra>", name="state",
+                             marker=dict(color=d["iterations"], colorscale="Viridis", size=8, showscale=False)),
+                  row=1, col=1)
+    fig.add_trace(go.Scatter(x=d["iterations"], y=d["rel_distance_to_final"], mode="lines+markers",
+                             name="‖s_r − s_final‖ / ‖s_final‖"), row=1, col=2)
+    fig.add_trace(go.Scatter(x=d["iterations"], y=d["delta_rel"], mode="lines+markers", name="‖Δs‖ / ‖s‖"),
+                  row=1, col=2)
+    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_xaxes(title_text="iteration", row=1, col=2)
+    fig.update_layout(title=d["title"], height=380, margin=dict(l=40, r=20, t=60, b=40))
+    return fig
+
+
+# -- a Model for recurrent checkpoints ----------------------------------------------------------------
+class RecurrentModel(Model):
+    """:class:`explorer.Model` for a recurrent-depth checkpoint.
+
+    Probes and ``annotate`` work (``nearest_tokens(v, space="output")`` is the *lens* reading
+    ln_f → lm_head, skipping the coda); ``trace`` and ``logit_lens`` do not apply (the core is
+    reused ``r`` times, there is no flat stack of layers): use :meth:`iterate`."""
+
+    def __init__(self, hf_model: RecurrentForCausalLM, tokenizer: Any, *, name: str = "") -> None:
+        from ..probes import TokenProbe
+
+        self.hf, self.tokenizer = hf_model, tokenizer
+        self.name = name or getattr(hf_model.config, "name_or_path", "") or "recurrent"
+        self.config = cfg = hf_model.config
+        self.n_layers = int(cfg.n_layers)
+        self.d_model = int(cfg.n_embd)
+        self.max_length = int(cfg.block_size)
+        self._layers = None
+        self._norm = hf_model.transformer.ln_f
+        self._embed = hf_model.get_input_embeddings()
+        self._decode_cache: dict[int, str] = {}
+        self.probe = TokenProbe(final_norm=self._norm, unembed=hf_model.lm_head.weight, embed=self._embed.weight,
+                                decode=self._decode_one, softcap=None)
+        self.points = ["embed", "final"]
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"RecurrentModel({self.name!r}, prelude={c.n_layers_in_prelude}, core={c.n_layers_in_recurrent_block}"
+                f"×r, coda={c.n_layers_in_coda}, d={c.n_embd}, vocab={c.padded_vocab_size}, device={self.device})")
+
+    def trace(self, *a: Any, **kw: Any):  # type: ignore[override]
+        raise InputError(f"{self.name} is a recurrent-depth model: its core block is reused r times, so there "
+                         "is no per-layer trace; use model.iterate(prompt) for the trajectory of iterations.")
+
+    def logit_lens(self, *a: Any, **kw: Any):  # type: ignore[override]
+        raise InputError("the logit lens needs a trace; for a recurrent-depth model use model.iterate(prompt), "
+                         "whose steps carry the coda's read-out per iteration.")
+
+    def think(self, *a: Any, **kw: Any):  # type: ignore[override]
+        raise InputError("continuous thoughts need a KV-cached causal LM; a recurrent-depth model thinks by "
+                         "iterating: use model.iterate(prompt) or model.generate(prompt).")
+
+    @torch.inference_mode()
+    def next_tokens(self, text: Any, k: int = 10, *, num_steps: int | None = None, seed: int = 0) -> TokenTable:  # type: ignore[override]
+        ids = self.encode(text)
+        r = int(num_steps if num_steps is not None else self.config.mean_recurrence)
+        init = initial_states(self.hf, ids.shape[1], seed)
+        logits = self.hf(ids, num_steps=r, input_states=init).logits[0, -1]
+        return _table(_Parts(self.hf, self.tokenizer, self.name), logits, k)
+
+    def generate(self, text: Any, max_new_tokens: int = 32, **kw: Any) -> str:  # type: ignore[override]
+        return generate(self, text, max_new_tokens, **kw).text
+
+    def generate_adaptive(self, text: Any, max_new_tokens: int = 32, **kw: Any) -> GenerationResult:
+        return generate(self, text, max_new_tokens, **kw)
+
+    def iterate(self, prompt: Any, max_iters: int = 32, exit: str = "kl", threshold: float | None = None,
+                **kw: Any) -> IterationResult:
+        return iterate(self, prompt, max_iters, exit, threshold, **kw)
+
+
+def is_recurrent(obj: Any) -> bool:
+    return isinstance(getattr(obj, "hf", obj), RecurrentForCausalLM)
+
+
+def load_recurrent(path: str | Path, device: str = "auto", *, huginn: bool | None = None,
+                   trust_remote_code: bool = False) -> Any:
+    """Load a recurrent checkpoint folder (saved by :mod:`explorer.recurrent.train`, or
+    Huginn-0125's) with its tokenizer, as a :class:`RecurrentModel`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .model import HUGINN_MODEL_TYPE, load_huginn
+
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        raise ModelNotFoundError(f"{folder} has no config.json; point at a checkpoint folder (e.g. RUN_DIR/latest).")
+    dev = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    import json
+
+    mtype = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    try:
+        if huginn or mtype == HUGINN_MODEL_TYPE:
+            hf = load_huginn(folder, device=dev, trust_remote_code=trust_remote_code)
+        else:
+            hf = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(dev).eval()
+        tok = AutoTokenizer.from_pretrained(folder) if (folder / "tokenizer_config.json").is_file() else None
+    except (OSError, ValueError) as e:
+        raise ModelNotFoundError(f"could not load a recurrent model from {folder} ({e}).") from e
+    if not isinstance(hf, RecurrentForCausalLM):
+        raise ExplorerError(f"{folder} loaded as {type(hf).__name__} (remote code); the explorer's engine needs this "
+                            "project's implementation: load without trust_remote_code.")
+    return RecurrentModel(hf, tok, name=folder.name if folder.name != "latest" else str(folder))
+
+
+__all__ = ["iterate", "generate", "IterationResult", "GenerationResult", "initial_states", "trajectory_pca", "figure",
+           "RecurrentModel", "load_recurrent", "is_recurrent", "next_token_adaptive"]
+_: Sequence[str] = __all__

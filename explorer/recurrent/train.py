@@ -1,0 +1,444 @@
+"""Training a recurrent-depth model on ProsQA with Huginn's recipe, and evaluating it per iteration count.
+
+Each problem is ``question + "\\n"`` → ``"### " + answer`` + EOS, with no chain of thought: the
+model must do the multi-hop search inside its core iterations. The loss is on the answer only.
+Per optimizer step the recurrence is drawn as in Huginn (:func:`~explorer.recurrent.model.sample_recurrence`:
+a Poisson count with a log-normal rate of mean ``mean_recurrence``), the first ``n`` iterations run
+without gradient and the last ``k ≤ backprop_depth`` with it (truncated backprop); the initial state
+is random. The draw and the initial state come from a generator seeded by ``(seed, step)``, so a
+resumed run repeats an uninterrupted one exactly. The tokenizer is the word-level ProsQA one of
+:func:`explorer.thoughts.train.build_tokenizer`.
+
+Runs are seeded, show a tqdm bar, save every ``save_every`` steps into ``run_dir/latest`` (a HF
+folder — ``explorer.recurrent.load_recurrent(run_dir / "latest")`` works — plus
+``trainer_state.json`` and ``optimizer.pt``, read back with ``weights_only=True``), and resume.
+
+:func:`evaluate_iterations` measures accuracy at fixed iteration counts and with adaptive exit.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ExplorerError, InputError, SaveFileError
+from .model import RecurrentConfig, RecurrentForCausalLM, sample_recurrence
+
+STATE_FORMAT = "latent-explorer.recurrent-trainer/1"
+
+
+@dataclass
+class TrainConfig:
+    """Recipe and model size (defaults: a ~0.5M-parameter model that makes progress on a CPU)."""
+
+    mean_recurrence: int = 8
+    backprop_depth: int = 4
+    num_epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    grad_clip: float | None = 1.0
+    seed: int = 0
+    save_every: int = 50
+    max_steps: int | None = None
+    n_embd: int = 128
+    n_heads: int = 4
+    intermediate_size: int = 256
+    n_prelude: int = 1
+    n_core: int = 2
+    n_coda: int = 1
+    block_size: int = 512
+    device: str = "auto"
+    threads: int | None = None
+
+    def check(self) -> None:
+        if self.mean_recurrence < 1 or self.backprop_depth < 1:
+            raise InputError("mean_recurrence and backprop_depth must be >= 1.")
+        if self.batch_size < 1 or self.save_every < 1:
+            raise InputError("batch_size and save_every must be >= 1.")
+        if self.n_embd % self.n_heads:
+            raise InputError(f"n_embd ({self.n_embd}) must be a multiple of n_heads ({self.n_heads}).")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def build_recurrent_model(tokenizer: Any, cfg: TrainConfig) -> RecurrentForCausalLM:
+    """A new recurrent model for ``tokenizer`` (seeded by ``cfg.seed``)."""
+    mc = RecurrentConfig(n_embd=cfg.n_embd, n_heads=cfg.n_heads, intermediate_size=cfg.intermediate_size,
+                         vocab_size=len(tokenizer), block_size=cfg.block_size, n_layers_in_prelude=cfg.n_prelude,
+                         n_layers_in_recurrent_block=cfg.n_core, n_layers_in_coda=cfg.n_coda,
+                         mean_recurrence=cfg.mean_recurrence, mean_backprop_depth=cfg.backprop_depth,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                         bos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(cfg.seed)
+    return RecurrentForCausalLM(mc)
+
+
+def encode_problem(tokenizer: Any, problem: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """(input_ids, labels): question + "\\n" then "### answer" + EOS; labels -100 on the question."""
+    enc = lambda s: list(tokenizer(s, add_special_tokens=False)["input_ids"])  # noqa: E731
+    q = enc(problem["question"] + "\n")
+    a = enc("### " + problem["answer"]) + [int(tokenizer.eos_token_id)]
+    return q + a, [-100] * len(q) + a
+
+
+def collate_right(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    T = max(len(i) for i, _ in examples)
+    ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), T), -100, dtype=torch.long)
+    for b, (i, lab) in enumerate(examples):
+        ids[b, :len(i)] = torch.tensor(i)
+        labels[b, :len(lab)] = torch.tensor(lab)
+    return {"input_ids": ids, "labels": labels}
+
+
+@dataclass
+class TrainState:
+    global_step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    losses: list[list[float]] = field(default_factory=list)      # [step, loss, n, k]
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+class Trainer:
+    """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists."""
+
+    def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
+                 eval_data: Sequence[dict[str, Any]] | None = None, eval_limit: int = 50,
+                 progress: bool = True) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from ..thoughts.train import build_tokenizer
+
+        self.cfg = cfg or TrainConfig()
+        self.cfg.check()
+        if not train_data:
+            raise InputError("no training problems; generate some with explorer.tasks.prosqa.generate().")
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        self.run_dir = Path(run_dir)
+        self.latest = self.run_dir / "latest"
+        self.data = list(train_data)
+        self.eval_data, self.eval_limit, self.progress = eval_data, eval_limit, progress
+        dev = self.cfg.device
+        self.device = torch.device("cuda" if dev == "auto" and torch.cuda.is_available() else ("cpu" if dev == "auto" else dev))
+        resume = (self.latest / "trainer_state.json").is_file()
+        if resume:
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(self.latest)
+                self.hf = AutoModelForCausalLM.from_pretrained(self.latest, dtype=torch.float32)
+            except (OSError, ValueError) as e:
+                raise SaveFileError(f"cannot load the checkpoint in {self.latest} ({e}); delete it to start over.") from e
+        else:
+            self.tokenizer = build_tokenizer()
+            self.hf = build_recurrent_model(self.tokenizer, self.cfg)
+        self.hf.to(self.device)
+        self.examples = [encode_problem(self.tokenizer, p) for p in self.data]
+        too_long = max(len(i) for i, _ in self.examples)
+        if too_long > self.hf.config.block_size:
+            raise InputError(f"a problem has {too_long} tokens but block_size is {self.hf.config.block_size}; "
+                             "raise --block-size.")
+        self.state = TrainState()
+        self.optimizer = torch.optim.AdamW(self.hf.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay,
+                                           betas=(0.9, 0.95))
+        if resume:
+            self._load_state()
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.data) / self.cfg.batch_size)
+
+    def total_steps(self) -> int:
+        n = self.cfg.num_epochs * self.steps_per_epoch()
+        return min(n, self.cfg.max_steps) if self.cfg.max_steps is not None else n
+
+    def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
+        order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.data))
+        pad = int(self.tokenizer.pad_token_id)
+        return [collate_right([self.examples[int(j)] for j in order[i:i + self.cfg.batch_size]], pad)
+                for i in range(0, len(order), self.cfg.batch_size)]
+
+    def _lr(self, step: int) -> float:
+        w = self.cfg.warmup_steps
+        return self.cfg.lr * min(1.0, (step + 1) / w) if w > 0 else self.cfg.lr
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, int, int]:
+        """One optimizer step; returns (loss, iterations without grad, iterations with grad)."""
+        self.hf.train()
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.state.global_step)
+        n, k = sample_recurrence(self.cfg.mean_recurrence, self.cfg.backprop_depth, gen)
+        batch = {key: v.to(self.device) for key, v in batch.items()}
+        out = self.hf(batch["input_ids"], labels=batch["labels"], num_steps=(n, k), generator=gen)
+        for g in self.optimizer.param_groups:
+            g["lr"] = self._lr(self.state.global_step)
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.hf.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        return float(out.loss.detach()), n, k
+
+    def train(self) -> TrainState:
+        """Run (or continue); checkpoints every ``save_every`` steps and at the end. Ctrl-C saves first."""
+        from tqdm.auto import tqdm
+
+        st, cfg = self.state, self.cfg
+        total = self.total_steps()
+        bar = tqdm(total=total, initial=min(st.global_step, total), disable=not self.progress, unit="step",
+                   desc=f"recurrent r̄={cfg.mean_recurrence}", dynamic_ncols=True)
+        t0 = time.monotonic() - st.elapsed_s
+        try:
+            while st.epoch < cfg.num_epochs and st.global_step < total:
+                batches = self.epoch_batches(st.epoch)
+                while st.batch_in_epoch < len(batches) and st.global_step < total:
+                    loss, n, k = self.train_step(batches[st.batch_in_epoch])
+                    st.batch_in_epoch += 1
+                    st.global_step += 1
+                    st.losses.append([st.global_step, loss, n, k])
+                    st.elapsed_s = time.monotonic() - t0
+                    bar.update()
+                    bar.set_postfix(loss=f"{loss:.3f}", r=n + k, epoch=st.epoch)
+                    if st.global_step % cfg.save_every == 0:
+                        self.save()
+                if st.batch_in_epoch >= len(batches):
+                    st.epoch += 1
+                    st.batch_in_epoch = 0
+                    if self.eval_data:
+                        self._evaluate()
+            self.save()
+        except KeyboardInterrupt:
+            self.save()
+            bar.close()
+            raise
+        bar.close()
+        return st
+
+    def _evaluate(self) -> None:
+        from .engine import RecurrentModel
+
+        self.hf.eval()
+        res = evaluate_iterations(RecurrentModel(self.hf, self.tokenizer, name="training"), self.eval_data,
+                                  iterations=(1, self.cfg.mean_recurrence, 2 * self.cfg.mean_recurrence),
+                                  exit="kl", limit=self.eval_limit)
+        rec = {"epoch": self.state.epoch, "step": self.state.global_step,
+               "accuracy": res["accuracy"], "adaptive_accuracy": res["adaptive"]["accuracy"],
+               "mean_iterations": res["adaptive"]["mean_iterations"], "n": res["n"]}
+        self.state.evals.append(rec)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"eval": rec}) + "\n")
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save(self) -> Path:
+        """Write ``run_dir/latest`` atomically (a new folder swapped in)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".latest.", dir=self.run_dir))
+        try:
+            self.hf.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)
+            torch.save({"optimizer": self.optimizer.state_dict()}, tmp / "optimizer.pt")
+            state = {"format": STATE_FORMAT, "config": asdict(self.cfg), **asdict(self.state), "n_train": len(self.data)}
+            (tmp / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
+            old = self.run_dir / ".latest.old"
+            if old.exists():
+                shutil.rmtree(old)
+            if self.latest.exists():
+                os.replace(self.latest, old)
+            os.replace(tmp, self.latest)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as f:
+            last = self.state.losses[-1][1] if self.state.losses else None
+            f.write(json.dumps({"checkpoint": self.state.global_step, "epoch": self.state.epoch, "loss": last,
+                                "elapsed_s": round(self.state.elapsed_s, 1)}) + "\n")
+        return self.latest
+
+    def _load_state(self) -> None:
+        try:
+            d = json.loads((self.latest / "trainer_state.json").read_text(encoding="utf-8"))
+            if d.get("format") != STATE_FORMAT:
+                raise KeyError("format")
+            blob = torch.load(self.latest / "optimizer.pt", weights_only=True, map_location=self.device)
+        except Exception as e:
+            raise SaveFileError(f"{self.latest} is not a complete trainer checkpoint ({e!r}); delete it to start "
+                                "over.") from e
+        saved = TrainConfig.from_dict(d["config"])
+        keys = ("mean_recurrence", "backprop_depth", "batch_size", "seed", "n_embd", "n_core")
+        diff = [k for k in keys if getattr(saved, k) != getattr(self.cfg, k)]
+        if diff:
+            raise InputError(f"{self.latest} was trained with other settings "
+                             f"({', '.join(f'{k}={getattr(saved, k)!r}' for k in diff)}); resume with the same "
+                             "settings, or use another run_dir.")
+        if d.get("n_train") != len(self.data):
+            raise InputError(f"{self.latest} was trained on {d.get('n_train')} problems, not {len(self.data)}; "
+                             "resume with the same data, or use another run_dir.")
+        self.state = TrainState(**{k: d[k] for k in ("global_step", "epoch", "batch_in_epoch", "losses", "evals",
+                                                      "elapsed_s")})
+        self.optimizer.load_state_dict(blob["optimizer"])
+
+
+def train(train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None,
+          **kw: Any) -> TrainState:
+    """Train (or resume) a run; see :class:`Trainer`."""
+    return Trainer(train_data, run_dir, cfg, **kw).train()
+
+
+# -- evaluation ---------------------------------------------------------------------------------------
+def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: Sequence[int] = (1, 2, 4, 8, 16, 32),
+                        exit: str | None = "kl", threshold: float | None = None, *, max_iters: int | None = None,
+                        limit: int | None = None, max_new_tokens: int = 16, seed: int = 0,
+                        progress: bool = False) -> dict[str, Any]:
+    """ProsQA accuracy (Coconut's answer check) of a recurrent model at each fixed iteration
+    count, and with adaptive exit (``exit``; ``None`` skips it) up to ``max_iters`` (default: the
+    largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``adaptive`` (``accuracy``,
+    ``mean_iterations`` per generated token, ``mean_iterations_by_hops`` and ``accuracy_by_hops``,
+    hops = the length of the reference reasoning path), ``n``, and per-problem ``outputs``."""
+    from ..tasks.prosqa.evaluate import is_correct, prompt_of
+    from .engine import generate
+
+    items = list(data)[: limit if limit is not None else None]
+    if not items:
+        raise InputError("no problems to evaluate; pass a non-empty list (e.g. load(path)).")
+    iters = sorted({int(r) for r in iterations})
+    if not iters or iters[0] < 1:
+        raise InputError(f"iterations must be whole numbers >= 1, got {list(iterations)}.")
+    cap = int(max_iters or iters[-1])
+    runs: list[tuple[str, int]] = [("none", r) for r in iters] + ([(exit, cap)] if exit else [])
+    it: Any = [(p, run) for p in items for run in runs]
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="ProsQA recurrent", unit="run")
+    correct: dict[Any, list[bool]] = {run: [] for run in runs}
+    outputs: dict[Any, list[str]] = {run: [] for run in runs}
+    used: list[float] = []
+    hops: list[int] = []
+    for prob, run in it:
+        crit, r = run
+        res = generate(model, prompt_of(prob), max_new_tokens, exit=crit, max_iters=r, seed=seed,
+                       threshold=threshold if crit != "none" else None)
+        correct[run].append(is_correct(res.text, prob["answer"]))
+        outputs[run].append(res.text)
+        if exit and run == runs[-1]:
+            used.append(res.mean_iterations)
+            hops.append(len(prob.get("steps", [])))
+    out: dict[str, Any] = {"n": len(items), "iterations": iters,
+                           "accuracy": {r: sum(correct[("none", r)]) / len(items) for r in iters},
+                           "outputs": {str(r): outputs[("none", r)] for r in iters}}
+    if exit:
+        ok = correct[runs[-1]]
+        by: dict[int, list[int]] = {}
+        for i, h in enumerate(hops):
+            by.setdefault(h, []).append(i)
+        out["adaptive"] = {"exit": exit, "threshold": threshold, "max_iters": cap, "accuracy": sum(ok) / len(ok),
+                           "mean_iterations": float(np.mean(used)),
+                           "mean_iterations_by_hops": {h: float(np.mean([used[i] for i in ix])) for h, ix in sorted(by.items())},
+                           "accuracy_by_hops": {h: sum(ok[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
+                           "outputs": outputs[runs[-1]]}
+    return out
+
+
+def eval_main(argv: list[str] | None = None) -> int:
+    """``latent-explorer prosqa eval --method recurrent --iterations 1,2,4 --data DATA.json --model FOLDER --json``."""
+    from ..tasks.prosqa.generate import load
+    from .engine import load_recurrent
+    from .exits import CRITERIA
+
+    ap = argparse.ArgumentParser(prog="latent-explorer prosqa eval --method recurrent",
+                                 description="ProsQA accuracy of a recurrent-depth model per iteration count.")
+    ap.add_argument("--method", default="recurrent", choices=["recurrent"])
+    ap.add_argument("--data", required=True, help="Coconut-format JSON file")
+    ap.add_argument("--model", default="runs/prosqa-recurrent/latest", help="checkpoint folder")
+    ap.add_argument("--iterations", default="1,2,4,8,16,32", help="comma-separated iteration counts")
+    ap.add_argument("--exit", default="kl", choices=[*CRITERIA, "off"], help="adaptive exit criterion ('off': skip)")
+    ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--max-iters", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true", help="print only the JSON summary (no progress bar)")
+    ap.add_argument("--out", help="also write the full result (per-problem outputs) as JSON here")
+    args = ap.parse_args(argv)
+    try:
+        its = [int(x) for x in args.iterations.split(",") if x.strip()]
+    except ValueError:
+        print(f"latent-explorer prosqa eval: --iterations must be like 1,2,4 (got {args.iterations!r})", file=sys.stderr)
+        return 2
+    try:
+        res = evaluate_iterations(load_recurrent(args.model), load(args.data), its,
+                                  None if args.exit == "off" else args.exit, args.threshold, max_iters=args.max_iters,
+                                  limit=args.limit, seed=args.seed, progress=not args.json)
+    except ExplorerError as e:
+        print(f"latent-explorer prosqa eval: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    summary = {"method": "recurrent", "model": str(args.model), "n": res["n"],
+               "accuracy": {str(k): v for k, v in res["accuracy"].items()}}
+    if "adaptive" in res:
+        summary["adaptive"] = {k: ({str(h): x for h, x in v.items()} if isinstance(v, dict) else v)
+                               for k, v in res["adaptive"].items() if k != "outputs"}
+    print(json.dumps(summary))
+    if args.out:
+        from ..io import atomic_write_text
+
+        atomic_write_text(Path(args.out), json.dumps(res, indent=1, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``latent-explorer train recurrent RUN_DIR --train train.json [--generate N] [--valid valid.json] ...``."""
+    from ..tasks.prosqa.generate import generate, load, write
+
+    ap = argparse.ArgumentParser(prog="latent-explorer train recurrent",
+                                 description="Train a recurrent-depth model on ProsQA (no chain of thought).")
+    ap.add_argument("run_dir")
+    ap.add_argument("--train", help="training JSON (Coconut format); with --generate N it is written first")
+    ap.add_argument("--generate", type=int, default=0, help="generate N training problems (seeded) into --train")
+    ap.add_argument("--valid", help="evaluation JSON, evaluated after each epoch")
+    ap.add_argument("--eval-limit", type=int, default=50)
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name in ("max_steps", "threads"):
+            ap.add_argument(flag, type=int, default=f.default)
+        elif f.name == "grad_clip":
+            ap.add_argument(flag, type=float, default=f.default)
+        else:
+            ap.add_argument(flag, type=type(f.default), default=f.default)
+    args = ap.parse_args(argv)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    try:
+        if not args.train:
+            raise InputError("pass --train PATH (and --generate N to create it).")
+        if args.generate and not Path(args.train).is_file():
+            write(generate(args.generate, seed=cfg.seed + 1), args.train)
+        state = train(load(args.train), args.run_dir, cfg, eval_data=load(args.valid) if args.valid else None,
+                      eval_limit=args.eval_limit)
+    except ExplorerError as e:
+        print(f"recurrent-train: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted; checkpoint saved in {Path(args.run_dir) / 'latest'} (run the same command to resume)",
+              file=sys.stderr)
+        return 130
+    print(f"done: {state.global_step} steps, epoch {state.epoch}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

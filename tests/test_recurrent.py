@@ -1,0 +1,268 @@
+"""Recurrent depth: the model family, exit criteria, the iteration engine, the trainer, Huginn loading."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.errors import InputError
+from explorer.recurrent import exits as X
+from explorer.recurrent.engine import RecurrentModel, figure, generate, initial_states, iterate, trajectory_pca
+from explorer.recurrent.model import (HuginnForCausalLM, RecurrentConfig, RecurrentForCausalLM, build_model,
+                                      load_huginn, sample_recurrence, tiny_config)
+
+PROMPT = "Tom is a wumpus. Every wumpus is a brimpus. Is Tom a brimpus or gorpus?\n"
+
+
+@pytest.fixture(scope="module")
+def tok():
+    from explorer.thoughts.train import build_tokenizer
+
+    return build_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    return RecurrentModel(build_model(tiny_config(vocab_size=len(tok)), seed=0).eval(), tok, name="tiny")
+
+
+# -- exit criteria on constructed sequences ----------------------------------------------------------
+def test_latent_diff_exits_when_states_settle():
+    d = torch.tensor([1.0, 0.0])
+    states = [torch.zeros(2) + 5, d * 1.0, d * 2.0, d * 2.02, d * 2.0201]
+    v = X.exit_values("latent-diff", states=states)
+    assert v.shape == (4,)
+    assert v[2].item() == pytest.approx(0.02 / 2.02, rel=1e-5)
+    assert int(X.exit_iteration("latent-diff", 0.03, states=states)) == 3
+    assert int(X.exit_iteration("latent-diff", 1e-6, states=states)) == 4   # never: the last computed
+
+
+def test_kl_and_entropy_diff_on_constructed_logits():
+    a, b = torch.tensor([2.0, 0.0, 0.0]), torch.tensor([0.0, 2.0, 0.0])
+    logits = [a, b, b, b]
+    v = X.exit_values("kl", logits=logits)
+    u = torch.full((3,), 1 / 3)
+    p = a.softmax(-1)
+    assert v[0].item() == pytest.approx(float((u * (u.log() - p.log())).sum()), rel=1e-5)  # KL(uniform ‖ p_1)
+    assert v[1].item() > 0.5 and v[2].item() == pytest.approx(0.0, abs=1e-7)
+    assert int(X.exit_iteration("kl", 1e-3, logits=logits)) == 3
+    e = X.exit_values("entropy-diff", logits=logits)
+    assert e[0].item() == pytest.approx(100 - float(X.entropy(a)), rel=1e-5)
+    assert e[1].item() == pytest.approx(0.0, abs=1e-6)        # same entropy, different argmax
+    assert int(X.exit_iteration("entropy-diff", 1e-3, logits=logits)) == 2
+
+
+def test_argmax_stability_counts_repeats_and_batches():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    seq = [a, b, b, b, b]
+    assert X.exit_values("argmax-stability", logits=seq).tolist() == [0, 0, 1, 2, 3]
+    assert int(X.exit_iteration("argmax-stability", 2, logits=seq)) == 4
+    batched = [torch.stack([x, a]) for x in seq]                  # second row: always a
+    assert X.exit_iteration("argmax-stability", 2, logits=batched).tolist() == [4, 3]
+    assert int(X.exit_iteration("none", logits=seq)) == 5
+    with pytest.raises(InputError):
+        X.check_criterion("argmax-stability", 1.5)
+    with pytest.raises(InputError, match="unknown exit criterion"):
+        X.check_criterion("cosine")
+
+
+# -- the model -----------------------------------------------------------------------------------------
+def test_huginn_names_and_shapes(model):
+    names = dict(model.hf.named_parameters())
+    for n in ("transformer.wte.weight", "transformer.prelude.0.attn.Wqkv.weight", "transformer.prelude.0.attn.qk_bias",
+              "transformer.adapter.weight", "transformer.core_block.1.mlp.fc.weight", "transformer.core_block.0.norm_4.weight",
+              "transformer.coda.0.attn.proj.weight", "transformer.ln_f.weight"):
+        assert n in names, n
+    c = model.hf.config
+    assert names["transformer.adapter.weight"].shape == (c.n_embd, 2 * c.n_embd)
+    assert names["transformer.prelude.0.attn.qk_bias"].shape == (2, 1, c.n_heads, c.n_embd // c.n_heads)
+    assert names["transformer.core_block.1.mlp.fc.weight"].shape == (2 * c.intermediate_size, c.n_embd)
+    assert model.hf.lm_head.weight is model.hf.transformer.wte.weight
+    assert c.hidden_size == c.n_embd and c.num_hidden_layers == 4
+
+
+def test_forward_steps_and_truncated_backprop(model):
+    hf = model.hf
+    ids = torch.randint(0, 100, (2, 12))
+    init = initial_states(hf, 12, 0).expand(2, -1, -1)
+    out = hf(ids, num_steps=3, input_states=init, return_states=True)
+    assert out.logits.shape == (2, 12, hf.config.padded_vocab_size) and len(out.states) == 4
+    # (n, k) split gives the same numbers as n + k plain steps
+    out2 = hf(ids, num_steps=(2, 1), input_states=init)
+    torch.testing.assert_close(out.logits, out2.logits)
+    # gradient reaches the core only through the last k iterations, and always the adapter
+    hf.train()
+    try:
+        hf.zero_grad()
+        hf(ids, labels=ids, num_steps=(2, 1), input_states=init).loss.backward()
+        assert hf.transformer.adapter.weight.grad is not None and hf.transformer.adapter.weight.grad.abs().sum() > 0
+        assert hf.transformer.prelude[0].attn.Wqkv.weight.grad.abs().sum() > 0
+        hf.zero_grad()
+        hf(ids, labels=ids, num_steps=(3, 0), input_states=init).loss.backward()
+        g = hf.transformer.adapter.weight.grad
+        assert g is None or float(g.abs().sum()) == 0.0
+    finally:
+        hf.zero_grad()
+        hf.eval()
+    with pytest.raises(InputError, match="KV cache"):
+        hf(ids, use_cache=True)
+
+
+def test_sample_recurrence_is_seeded_lognormal_poisson():
+    draws = [sample_recurrence(8, 4, torch.Generator().manual_seed(s)) for s in range(400)]
+    assert all(k == min(4, n + k) for n, k in draws) and all(k >= 1 for _, k in draws)
+    assert 7.0 < np.mean([n + k for n, k in draws]) < 11.0
+    assert draws[:5] == [sample_recurrence(8, 4, torch.Generator().manual_seed(s)) for s in range(5)]
+
+
+def test_save_and_auto_load(model, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model.hf.save_pretrained(tmp_path)
+    back = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    assert isinstance(back, RecurrentForCausalLM) and back.lm_head.weight is back.transformer.wte.weight
+    ids = torch.randint(0, 100, (1, 9))
+    init = initial_states(model.hf, 9, 3)
+    torch.testing.assert_close(back(ids, num_steps=4, input_states=init).logits,
+                               model.hf(ids, num_steps=4, input_states=init).logits)
+
+
+def test_load_model_returns_the_recurrent_wrapper(model, tmp_path):
+    import explorer
+
+    model.hf.save_pretrained(tmp_path)
+    model.tokenizer.save_pretrained(tmp_path)
+    loaded = explorer.load_model(tmp_path, device="cpu")
+    assert isinstance(loaded, RecurrentModel)
+    a = loaded.iterate(PROMPT, max_iters=3, exit="none", seed=0)
+    b = model.iterate(PROMPT, max_iters=3, exit="none", seed=0)
+    np.testing.assert_allclose(a[-1].vectors(), b[-1].vectors(), atol=1e-5)
+
+
+# -- the engine ----------------------------------------------------------------------------------------
+def test_iterate_trajectories(model):
+    res = model.iterate(PROMPT, max_iters=5, exit="none", k=4)
+    T = len(res.token_ids)
+    assert len(res) == T and res.iterations == [5] * T
+    tr = res.trajectory
+    assert tr.kind == "iterations" and tr.names == [f"iter.{r}" for r in range(6)] and tr.dim == 32
+    assert set(tr.scalar_names) >= {"delta_rel", "kl_prev", "cos_prev", "entropy", "exit_value"}
+    assert math.isnan(tr[0].scalars["delta_rel"]) and tr[3].scalars["delta_rel"] > 0
+    assert len(tr[2].probes["output"]) == 4 and tr[2].probes["output"].space == "output"
+    # the states are exactly those of a plain forward with the same initial states
+    ids = torch.tensor([res.token_ids])
+    out = model.hf(ids, num_steps=3, input_states=initial_states(model.hf, T, 0), return_states=True)
+    np.testing.assert_allclose(tr["iter.3"].vector, out.states[3][0, -1].detach().numpy(), atol=1e-5)
+    p = out.logits[0, -1].detach().softmax(-1)
+    assert tr["iter.3"].probes["output"].ids[0] == int(p.argmax())
+    assert tr["iter.3"].probes["output"].scores[0] == pytest.approx(float(p.max()), rel=1e-4)
+    # the vectors are written and read back with the trajectory
+    d = trajectory_pca(tr)
+    assert d["coords"].shape == (6, 2) and d["distance_to_final"][-1] == 0 and d["distance_to_final"][0] > 0
+    assert type(figure(res)).__name__ == "Figure"
+
+
+def test_iterate_is_deterministic_and_seeded(model):
+    a = iterate(model, PROMPT, max_iters=4, exit="latent-diff", threshold=0.5, seed=7)
+    b = iterate(model, PROMPT, max_iters=4, exit="latent-diff", threshold=0.5, seed=7)
+    c = iterate(model, PROMPT, max_iters=4, exit="latent-diff", threshold=0.5, seed=8)
+    assert a.iterations == b.iterations
+    for ta, tb in zip(a.trajectories, b.trajectories):
+        np.testing.assert_array_equal(ta.vectors(), tb.vectors())
+    assert not np.array_equal(a.trajectory[0].vector, c.trajectory[0].vector)
+    # adaptive exit: each position stops where its own criterion is met
+    for t, tr in zip(range(len(a)), a.trajectories):
+        E = a.iterations[t]
+        assert len(tr) == E + 1
+        vals = [s.scalars["exit_value"] for s in tr.steps[1:]]
+        assert all(v >= 0.5 for v in vals[:-1]) and (vals[-1] < 0.5 or E == 4)
+
+
+def test_generate_adaptive_matches_forward(model):
+    g1 = generate(model, PROMPT, 3, exit="kl", threshold=0.05, max_iters=6, seed=1)
+    g2 = generate(model, PROMPT, 3, exit="kl", threshold=0.05, max_iters=6, seed=1)
+    assert g1.token_ids == g2.token_ids and g1.iterations == g2.iterations
+    assert len(g1.iterations) == len(g1.token_ids) and all(1 <= r <= 6 for r in g1.iterations)
+    ids = list(g1.prompt_ids)
+    for tid, r in zip(g1.token_ids, g1.iterations):
+        x = torch.tensor([ids])
+        logits = model.hf(x, num_steps=r, input_states=initial_states(model.hf, len(ids), 1)).logits[0, -1]
+        assert int(logits.argmax()) == tid
+        ids.append(tid)
+    fixed = generate(model, PROMPT, 2, exit="none", max_iters=3)
+    assert fixed.iterations == [3, 3]
+
+
+def test_recurrent_model_wrapper(model):
+    with pytest.raises(InputError, match="iterate"):
+        model.trace("Tom is a wumpus.")
+    assert len(model.next_tokens("Tom is a", 3, num_steps=2)) == 3
+    with pytest.raises(InputError, match="recurrent-depth"):
+        iterate(torch.nn.Linear(2, 2), "x")
+
+
+# -- the trainer ---------------------------------------------------------------------------------------
+def test_checkpoint_resume_equals_uninterrupted(tmp_path):
+    from explorer.recurrent.train import TrainConfig, Trainer, evaluate_iterations
+    from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make
+
+    data = make(6, seed=3, cfg=GeneratorConfig(min_nodes=6, max_nodes=8, min_hops=1, max_hops=2))
+    kw = dict(batch_size=3, save_every=2, n_embd=16, n_heads=2, intermediate_size=16, mean_recurrence=2,
+              backprop_depth=1, threads=1, warmup_steps=2)
+    full = Trainer(data, tmp_path / "full", TrainConfig(max_steps=3, **kw), progress=False)
+    full.train()
+    part = Trainer(data, tmp_path / "part", TrainConfig(max_steps=2, **kw), progress=False)
+    part.train()
+    state = json.loads((tmp_path / "part" / "latest" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 and (tmp_path / "part" / "latest" / "optimizer.pt").is_file()
+    resumed = Trainer(data, tmp_path / "part", TrainConfig(max_steps=3, **kw), progress=False)
+    assert resumed.state.global_step == 2
+    resumed.train()
+    a, b = full.hf.state_dict(), resumed.hf.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    with pytest.raises(InputError, match="other settings"):
+        Trainer(data, tmp_path / "part", TrainConfig(max_steps=3, **{**kw, "mean_recurrence": 3}), progress=False)
+    model = RecurrentModel(resumed.hf.eval(), resumed.tokenizer)
+    res = evaluate_iterations(model, data[:2], iterations=(1, 2), exit="latent-diff", threshold=0.5, max_new_tokens=3)
+    assert set(res["accuracy"]) == {1, 2} and res["n"] == 2
+    assert 1 <= res["adaptive"]["mean_iterations"] <= 2 and set(res["adaptive"]["mean_iterations_by_hops"]) <= {1, 2}
+
+
+# -- Huginn-0125 ---------------------------------------------------------------------------------------
+def test_load_huginn_from_a_huginn_shaped_folder(tmp_path):
+    from safetensors.torch import save_file
+
+    src = build_model(RecurrentConfig(n_embd=32, n_heads=2, intermediate_size=48, vocab_size=96, block_size=64,
+                                      n_layers_in_prelude=2, n_layers_in_recurrent_block=4, n_layers_in_coda=2,
+                                      mean_recurrence=32, mean_backprop_depth=8), seed=5).eval()
+    cfg = {"architectures": ["RavenForCausalLM"], "model_type": "huginn_raven",
+           "auto_map": {"AutoConfig": "raven_config_minimal.RavenConfig",
+                        "AutoModelForCausalLM": "raven_modeling_minimal.RavenForCausalLM"},
+           "n_embd": 32, "n_heads": 2, "n_layers": 8, "block_size": 64, "vocab_size": 96, "padding_multiple": 32,
+           "tie_embeddings": True, "intermediate_size": 48, "bias": False, "architecture_class_name": "RecurrentGPT",
+           "block_class_name": "SandwichBlock", "norm_class_name": "RMSNorm_llama", "norm_eps": 1e-6,
+           "mlp_class_name": "GatedMLP", "nonlin_name": "SiLU", "init_strategy": "takase", "init_orthogonal": False,
+           "state_init": "like-init", "injection_type": "linear", "n_layers_in_recurrent_block": 4,
+           "mean_recurrence": 32, "sampling_scheme": "poisson-lognormal-filling", "mean_backprop_depth": 8,
+           "n_layers_in_prelude": 2, "n_layers_in_coda": 2, "qk_bias": True, "activation_checkpoint_impl": "per-iteration",
+           "rope_base": 50000, "torch_dtype": "bfloat16", "transformers_version": "4.44.2"}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    sd = {k: v.clone() for k, v in src.state_dict().items() if k != "lm_head.weight"}   # tied: stored once
+    sd["freqs_cis"] = torch.zeros(1, 64, 1, 8, 2)                                       # Huginn's rope buffer
+    half = sorted(sd)
+    save_file({k: sd[k] for k in half[: len(half) // 2]}, str(tmp_path / "model-00001-of-00002.safetensors"))
+    save_file({k: sd[k] for k in half[len(half) // 2:]}, str(tmp_path / "model-00002-of-00002.safetensors"))
+    hf = load_huginn(tmp_path)
+    assert isinstance(hf, HuginnForCausalLM) and hf.lm_head.weight is hf.transformer.wte.weight
+    ids = torch.randint(0, 96, (1, 7))
+    init = initial_states(src, 7, 0)
+    torch.testing.assert_close(hf(ids, num_steps=5, input_states=init).logits,
+                               src(ids, num_steps=5, input_states=init).logits)
+    # a folder whose weights do not fit the layout names what is missing
+    (tmp_path / "model-00002-of-00002.safetensors").unlink()
+    with pytest.raises(Exception, match="missing"):
+        load_huginn(tmp_path)

@@ -209,3 +209,27 @@ def test_stepper_follows_a_map_swap():
     assert not np.allclose(s.coords(), before)
     np.testing.assert_allclose(s.coords(), other.place(tr.vectors()))
     np.testing.assert_array_equal(np.frombuffer(s._coords, np.float32).reshape(-1, 2), s.coords())
+
+
+def test_widgets_take_trajectories_of_every_engine(smol):
+    """The stepper and the map do not care which engine made a trajectory: layers of a trace,
+    continuous thoughts of the default model, and recurrent iterations of a tiny recurrent model."""
+    from explorer.recurrent import RecurrentModel, build_model, tiny_config
+    from explorer.thoughts.train import build_tokenizer
+
+    layers = smol.annotate(smol.trace("The capital of France is").trajectory(position=-1), k=5).with_dynamics()
+    thoughts = smol.think("Is a whale a fish or a mammal?", n_thoughts=3, mode="coconut", k=5).trajectory
+    tok = build_tokenizer()
+    rec = RecurrentModel(build_model(tiny_config(vocab_size=len(tok)), seed=0).eval(), tok, name="tiny")
+    iters = rec.iterate("Tom is a wumpus. Is Tom a wumpus or yumpus?\n", max_iters=6, exit="none", k=5)[-1]
+    for traj, first in ((layers, "embed"), (thoughts, "thought.0"), (iters, "iter.0")):
+        s = ThoughtStepper(traj, k=5)
+        assert s.current.name == first and len(s.tokens("output")) == 5
+        p0 = s.point()
+        s.goto(-1)
+        assert s.index == len(traj) - 1 and not np.allclose(s.point(), p0)
+        m = LatentMap(np.random.default_rng(0).normal(size=(200, traj.dim)).astype(np.float32), method="pca")
+        bg = m.background_coords().copy()
+        m.add(traj, color_by="layer")
+        assert m.coords(m.add(traj, name="again")).shape == (len(traj), 2)
+        np.testing.assert_array_equal(m.background_coords(), bg)

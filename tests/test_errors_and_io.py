@@ -119,6 +119,19 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+
+    from explorer.io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        p = atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert p.read_text() == "x" and (p.stat().st_mode & 0o777) == 0o644
+
+
 def test_trajectory_round_trip_with_probes(smol, tmp_path):
     traj = smol.annotate(smol.trace("The capital of France is").trajectory(-1), k=3)
     back = explorer.Trajectory.load(traj.save(tmp_path / "traj.safetensors"))

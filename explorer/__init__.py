@@ -6,6 +6,7 @@ widgets in the sibling package ``widgets`` show them.
 """
 from .errors import (ContextLengthError, DependencyError, EmptyInputError, ExplorerError, InputError,
                      ModelNotFoundError, OfflineError, SaveFileError, UnknownPointError, VectorError)
+from . import concepts
 from .arithmetic import analogy, combine, evaluate, interpolate, parse_expression
 from .model import EmbeddingSpace, Model, load_model
 from .probes import LogitLens, TokenProbe
@@ -17,7 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "load_model", "Model", "EmbeddingSpace", "fit_projection", "Projection",
-    "parse_expression", "combine", "evaluate", "analogy", "interpolate", "Trace", "Trajectory", "Step", "TokenTable", "LogitLens", "TokenProbe",
+    "concepts", "parse_expression", "combine", "evaluate", "analogy", "interpolate", "Trace", "Trajectory", "Step", "TokenTable", "LogitLens", "TokenProbe",
     "ExplorerError", "InputError", "EmptyInputError", "ContextLengthError", "VectorError", "UnknownPointError",
     "ModelNotFoundError", "OfflineError", "SaveFileError", "DependencyError",
 ]

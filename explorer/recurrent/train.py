@@ -358,6 +358,7 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
 
 def eval_main(argv: list[str] | None = None) -> int:
     """``latent-explorer prosqa eval --method recurrent --iterations 1,2,4 --data DATA.json --model FOLDER --json``."""
+    from ..tasks.prosqa import VALIDATION
     from ..tasks.prosqa.generate import load
     from .engine import load_recurrent
     from .exits import CRITERIA
@@ -365,7 +366,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="latent-explorer prosqa eval --method recurrent",
                                  description="ProsQA accuracy of a recurrent-depth model per iteration count.")
     ap.add_argument("--method", default="recurrent", choices=["recurrent"])
-    ap.add_argument("--data", required=True, help="Coconut-format JSON file")
+    ap.add_argument("--data", default=None, help="Coconut-format JSON file (default: the shipped real validation set)")
     ap.add_argument("--model", default="runs/prosqa-recurrent/latest", help="checkpoint folder")
     ap.add_argument("--iterations", default="1,2,4,8,16,32", help="comma-separated iteration counts")
     ap.add_argument("--exit", default="kl", choices=[*CRITERIA, "off"], help="adaptive exit criterion ('off': skip)")
@@ -382,7 +383,7 @@ def eval_main(argv: list[str] | None = None) -> int:
         print(f"latent-explorer prosqa eval: --iterations must be like 1,2,4 (got {args.iterations!r})", file=sys.stderr)
         return 2
     try:
-        res = evaluate_iterations(load_recurrent(args.model), load(args.data), its,
+        res = evaluate_iterations(load_recurrent(args.model), load(args.data or VALIDATION), its,
                                   None if args.exit == "off" else args.exit, args.threshold, max_iters=args.max_iters,
                                   limit=args.limit, seed=args.seed, progress=not args.json)
     except ExplorerError as e:

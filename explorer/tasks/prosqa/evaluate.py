@@ -104,18 +104,26 @@ def main(argv: list[str] | None = None) -> int:
 
     The model defaults to the shipped ``prosqa-<method>`` (``nocot`` and ``no_cot`` are the same)."""
     from ...model import load_model
+    from . import VALIDATION
     from .generate import load
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--method")
-    if pre.parse_known_args(argv)[0].method == "recurrent":
+    method = pre.parse_known_args(argv)[0].method
+    if method == "recurrent":  # accuracy per iteration count: its own options
         from ...recurrent.train import eval_main
 
         return eval_main(argv)
+    if method == "lcm":  # the Base-LCM reasons in sentence-vector space
+        from ...concepts.lcm import main as lcm_main
+
+        return lcm_main(["eval", *argv])
     ap = argparse.ArgumentParser(prog="latent-explorer prosqa eval", description="ProsQA accuracy of a model.")
     ap.add_argument("--method", default="coconut", type=lambda m: m.replace("nocot", "no_cot"),
-                    choices=[*METHODS, "recurrent"], help="recurrent: see --method recurrent --help")
-    ap.add_argument("--data", required=True, help="Coconut-format JSON file (e.g. the real ProsQA validation set)")
+                    choices=[*METHODS, "recurrent", "lcm"],
+                    help="recurrent and lcm have options of their own: see --method recurrent --help")
+    ap.add_argument("--data", default=None, help="Coconut-format JSON file (default: the shipped real validation set)")
     ap.add_argument("--model", help="registered name or checkpoint folder (default: prosqa-<method>)")
     ap.add_argument("--n-thoughts", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="evaluate the first N problems only")
@@ -124,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     model_name = args.model or "prosqa-" + ("coconut" if args.method == "soft" else args.method.replace("_", ""))
     try:
-        res = evaluate(load_model(model_name), load(args.data), args.method, n_thoughts=args.n_thoughts,
+        res = evaluate(load_model(model_name), load(args.data or VALIDATION), args.method, n_thoughts=args.n_thoughts,
                        limit=args.limit, progress=not args.json)
     except ExplorerError as e:
         print(f"latent-explorer prosqa eval: {type(e).__name__}: {e}", file=sys.stderr)

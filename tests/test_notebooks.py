@@ -58,3 +58,4 @@ def test_notebook_runs(path: Path):
         # the pictures: a plotly figure (lens) and the widgets (lens view, stepper, map, concept lab)
         assert "application/vnd.plotly.v1+json" in _mimetypes(nb)
         assert text.count("ThoughtStepper(") >= 2 and "LatentMap(" in text
+        assert "Rome is the capital of Italy." in text, "the tour should show sentence arithmetic"

@@ -28,7 +28,7 @@ def test_tour_runs_in_jupyterlab_and_draws(chromium_browser):
             # the widgets came up: lens view, two steppers, the map (WebGL) and the concept lab
             assert page.locator(".le-lens").count() == 1
             assert page.locator(".le-stepper").count() == 2
-            assert page.locator(".le-concept-lab").count() == 1
+            assert page.locator(".le-concept-lab").count() == 2
             stepper = page.locator(".le-stepper").first
             stepper.scroll_into_view_if_needed()
             before = stepper.locator(".le-bars-output .le-bar-token").all_text_contents()

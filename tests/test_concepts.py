@@ -221,7 +221,7 @@ def test_base_lcm_on_validation_slice(minilm):
     data = load(VALID)[:24]
     res = lcm_eval(model, data)
     # measured on these 24: 11 answers right; on all 300: 0.61 answer, 0.57 step accuracy (docs/concepts.md)
-    assert res["n"] == 24 and res["accuracy"] >= 0.3 and res["step_accuracy"] >= 0.3
+    assert res["n"] == 24 and abs(sum(res["correct"]) - 11) <= 1 and res["step_accuracy"] >= 0.4
     traj = model.reason(data[0])
     assert traj.names[0] == "concept.0" and traj[0].probes["bank"].space == "bank"
     assert all(s.label in data[0]["question"] for s in traj)  # decoded to the problem's own statements

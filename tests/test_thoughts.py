@@ -259,3 +259,24 @@ def test_optimizer_is_reset_at_each_stage(tiny_data, tmp_path):
 
     assert adam_steps("coconut") == {2}                           # stage 1 began with a fresh AdamW
     assert adam_steps("cot") == {4}                               # one stage: never reset
+
+
+def test_train_cli_flags_bools_and_resume(tmp_path, capsys):
+    """`latent-explorer train coconut` end to end on a tiny run: typed flags (bools included),
+    a checkpoint, and a second call that resumes instead of starting over."""
+    import json
+
+    from explorer.cli import main
+
+    run = tmp_path / "run"
+    args = ["train", "coconut", str(run), "--train", str(tmp_path / "t.json"), "--generate", "6", "--n-layer", "1",
+            "--n-embd", "16", "--n-head", "2", "--batch-size", "3", "--max-steps", "2", "--save-every", "1",
+            "--pad-latent-to-max", "false", "--threads", "1", "--device", "cpu"]
+    assert main(args) == 0
+    state = json.loads((run / "latest" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 and state["config"]["pad_latent_to_max"] is False
+    assert main([*args[:-6], "--max-steps", "3", *args[-4:]]) == 0  # resumes from step 2
+    assert json.loads((run / "latest" / "trainer_state.json").read_text())["global_step"] == 3
+    assert len((run / "log.jsonl").read_text().splitlines()) >= 3
+    assert main([*args[:-6], "--max-steps", "4", "--batch-size", "2", *args[-4:]]) == 2  # other settings: refused
+    assert "other settings" in capsys.readouterr().err

@@ -20,19 +20,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..errors import ExplorerError, InputError, SaveFileError
+from ..checkpoint import (check_same_run, config_from_dict, load_hf, pick_device, read_checkpoint, save_checkpoint,
+                          training_main)
+from ..errors import ExplorerError, InputError
 from .model import RecurrentConfig, RecurrentForCausalLM, sample_recurrence
 
 STATE_FORMAT = "latent-explorer.recurrent-trainer/1"
@@ -73,8 +72,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return config_from_dict(cls, d)
 
 
 def build_recurrent_model(tokenizer: Any, cfg: TrainConfig) -> RecurrentForCausalLM:
@@ -123,8 +121,6 @@ class Trainer:
     def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
                  eval_data: Sequence[dict[str, Any]] | None = None, eval_limit: int = 50,
                  progress: bool = True) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         from ..thoughts.train import build_tokenizer
 
         self.cfg = cfg or TrainConfig()
@@ -137,15 +133,10 @@ class Trainer:
         self.latest = self.run_dir / "latest"
         self.data = list(train_data)
         self.eval_data, self.eval_limit, self.progress = eval_data, eval_limit, progress
-        dev = self.cfg.device
-        self.device = torch.device("cuda" if dev == "auto" and torch.cuda.is_available() else ("cpu" if dev == "auto" else dev))
+        self.device = pick_device(self.cfg.device)
         resume = (self.latest / "trainer_state.json").is_file()
         if resume:
-            try:
-                self.tokenizer = AutoTokenizer.from_pretrained(self.latest)
-                self.hf = AutoModelForCausalLM.from_pretrained(self.latest, dtype=torch.float32)
-            except (OSError, ValueError) as e:
-                raise SaveFileError(f"cannot load the checkpoint in {self.latest} ({e}); delete it to start over.") from e
+            self.hf, self.tokenizer = load_hf(self.latest, self.latest)
         else:
             self.tokenizer = build_tokenizer()
             self.hf = build_recurrent_model(self.tokenizer, self.cfg)
@@ -246,50 +237,19 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save(self) -> Path:
-        """Write ``run_dir/latest`` atomically (a new folder swapped in)."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".latest.", dir=self.run_dir))
-        try:
-            self.hf.save_pretrained(tmp, safe_serialization=True)
-            self.tokenizer.save_pretrained(tmp)
-            torch.save({"optimizer": self.optimizer.state_dict()}, tmp / "optimizer.pt")
-            state = {"format": STATE_FORMAT, "config": asdict(self.cfg), **asdict(self.state), "n_train": len(self.data)}
-            (tmp / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
-            old = self.run_dir / ".latest.old"
-            if old.exists():
-                shutil.rmtree(old)
-            if self.latest.exists():
-                os.replace(self.latest, old)
-            os.replace(tmp, self.latest)
-            shutil.rmtree(old, ignore_errors=True)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as f:
-            last = self.state.losses[-1][1] if self.state.losses else None
-            f.write(json.dumps({"checkpoint": self.state.global_step, "epoch": self.state.epoch, "loss": last,
-                                "elapsed_s": round(self.state.elapsed_s, 1)}) + "\n")
-        return self.latest
+        """Write ``run_dir/latest`` atomically (see :mod:`explorer.checkpoint`)."""
+        state = {"format": STATE_FORMAT, "config": asdict(self.cfg), **asdict(self.state), "n_train": len(self.data)}
+        last = self.state.losses[-1][1] if self.state.losses else None
+        log = {"checkpoint": self.state.global_step, "epoch": self.state.epoch, "loss": last,
+               "elapsed_s": round(self.state.elapsed_s, 1)}
+        return save_checkpoint(self.run_dir, self.hf, self.tokenizer, blob={"optimizer": self.optimizer.state_dict()},
+                               state=state, log=log)
 
     def _load_state(self) -> None:
-        try:
-            d = json.loads((self.latest / "trainer_state.json").read_text(encoding="utf-8"))
-            if d.get("format") != STATE_FORMAT:
-                raise KeyError("format")
-            blob = torch.load(self.latest / "optimizer.pt", weights_only=True, map_location=self.device)
-        except Exception as e:
-            raise SaveFileError(f"{self.latest} is not a complete trainer checkpoint ({e!r}); delete it to start "
-                                "over.") from e
-        saved = TrainConfig.from_dict(d["config"])
-        keys = ("mean_recurrence", "backprop_depth", "batch_size", "seed", "n_embd", "n_core")
-        diff = [k for k in keys if getattr(saved, k) != getattr(self.cfg, k)]
-        if diff:
-            raise InputError(f"{self.latest} was trained with other settings "
-                             f"({', '.join(f'{k}={getattr(saved, k)!r}' for k in diff)}); resume with the same "
-                             "settings, or use another run_dir.")
-        if d.get("n_train") != len(self.data):
-            raise InputError(f"{self.latest} was trained on {d.get('n_train')} problems, not {len(self.data)}; "
-                             "resume with the same data, or use another run_dir.")
+        d, blob = read_checkpoint(self.latest, STATE_FORMAT, self.device)
+        check_same_run(self.latest, TrainConfig.from_dict(d["config"]), self.cfg,
+                       ("mean_recurrence", "backprop_depth", "batch_size", "seed", "n_embd", "n_core"),
+                       d.get("n_train"), len(self.data))
         self.state = TrainState(**{k: d[k] for k in ("global_step", "epoch", "batch_in_epoch", "losses", "evals",
                                                       "elapsed_s")})
         self.optimizer.load_state_dict(blob["optimizer"])
@@ -404,42 +364,10 @@ def eval_main(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``latent-explorer train recurrent RUN_DIR --train train.json [--generate N] [--valid valid.json] ...``."""
-    from ..tasks.prosqa.generate import generate, load, write
-
-    ap = argparse.ArgumentParser(prog="latent-explorer train recurrent",
-                                 description="Train a recurrent-depth model on ProsQA (no chain of thought).")
-    ap.add_argument("run_dir")
-    ap.add_argument("--train", help="training JSON (Coconut format); with --generate N it is written first")
-    ap.add_argument("--generate", type=int, default=0, help="generate N training problems (seeded) into --train")
-    ap.add_argument("--valid", help="evaluation JSON, evaluated after each epoch")
-    ap.add_argument("--eval-limit", type=int, default=50)
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.name in ("max_steps", "threads"):
-            ap.add_argument(flag, type=int, default=f.default)
-        elif f.name == "grad_clip":
-            ap.add_argument(flag, type=float, default=f.default)
-        else:
-            ap.add_argument(flag, type=type(f.default), default=f.default)
-    args = ap.parse_args(argv)
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    try:
-        if not args.train:
-            raise InputError("pass --train PATH (and --generate N to create it).")
-        if args.generate and not Path(args.train).is_file():
-            write(generate(args.generate, seed=cfg.seed + 1), args.train)
-        state = train(load(args.train), args.run_dir, cfg, eval_data=load(args.valid) if args.valid else None,
-                      eval_limit=args.eval_limit)
-    except ExplorerError as e:
-        print(f"recurrent-train: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; checkpoint saved in {Path(args.run_dir) / 'latest'} (run the same command to resume)",
-              file=sys.stderr)
-        return 130
-    print(f"done: {state.global_step} steps, epoch {state.epoch}")
-    return 0
-
+    return training_main(argv, prog="latent-explorer train recurrent",
+                         description="Train a recurrent-depth model on ProsQA (no chain of thought).",
+                         config_cls=TrainConfig, train=train, eval_limit=50,
+                         done=lambda st: f"done: {st.global_step} steps, epoch {st.epoch}")
 
 if __name__ == "__main__":
     sys.exit(main())

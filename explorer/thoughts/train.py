@@ -18,22 +18,20 @@ Runs are seeded, show a tqdm bar, save a checkpoint every ``save_every`` optimiz
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..errors import ExplorerError, InputError, SaveFileError
+from ..checkpoint import (check_same_run, config_from_dict, load_hf, pick_device, read_checkpoint, save_checkpoint,
+                          training_main)
+from ..errors import ExplorerError, InputError
 from .engine import BOT, EOT, LATENT
 
 STATE_FORMAT = "latent-explorer.coconut-trainer/1"
@@ -144,8 +142,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return config_from_dict(cls, d)
 
 
 # -- examples and batches ----------------------------------------------------------------------------
@@ -263,8 +260,6 @@ class Trainer:
     def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
                  base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
                  eval_limit: int = 100, progress: bool = True) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         self.cfg = cfg or TrainConfig()
         self.cfg.check()
         if not train_data:
@@ -274,18 +269,12 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.data = list(train_data)
         self.eval_data, self.eval_limit, self.progress = eval_data, eval_limit, progress
-        dev = self.cfg.device
-        self.device = torch.device("cuda" if dev == "auto" and torch.cuda.is_available() else ("cpu" if dev == "auto" else dev))
+        self.device = pick_device(self.cfg.device)
         self.latest = self.run_dir / "latest"
         resume = (self.latest / "trainer_state.json").is_file()
         src = self.latest if resume else base
         if src is not None:
-            try:
-                self.tokenizer = AutoTokenizer.from_pretrained(src)
-                self.hf = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
-            except (OSError, ValueError) as e:
-                raise SaveFileError(f"cannot load a checkpoint from {src} ({e}); delete {self.latest} to start over, "
-                                    "or point base= at a folder saved by save_pretrained.") from e
+            self.hf, self.tokenizer = load_hf(src, self.latest)
         else:
             self.tokenizer = build_tokenizer()
             self.hf = build_base_model(self.tokenizer, n_layer=self.cfg.n_layer, n_embd=self.cfg.n_embd,
@@ -403,55 +392,24 @@ class Trainer:
                                   "n_thoughts": self.cfg.n_thoughts(self.state.stage)}
 
     def save(self) -> Path:
-        """Write ``run_dir/latest`` atomically (a new folder swapped in)."""
+        """Write ``run_dir/latest`` atomically (see :mod:`explorer.checkpoint`)."""
         self._stamp()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".latest.", dir=self.run_dir))
-        try:
-            self.hf.save_pretrained(tmp, safe_serialization=True)
-            self.tokenizer.save_pretrained(tmp)
-            rng = {"torch": torch.get_rng_state()}
-            if torch.cuda.is_available():
-                rng["cuda"] = torch.cuda.get_rng_state_all()
-            torch.save({"optimizer": self.optimizer.state_dict(), "rng": rng}, tmp / "optimizer.pt")
-            state = {"format": STATE_FORMAT, "config": asdict(self.cfg), **asdict(self.state),
-                     "n_train": len(self.data), "thought_ids": self.ids}
-            (tmp / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
-            old = self.run_dir / ".latest.old"
-            if old.exists():
-                shutil.rmtree(old)
-            if self.latest.exists():
-                os.replace(self.latest, old)
-            os.replace(tmp, self.latest)
-            shutil.rmtree(old, ignore_errors=True)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as f:
-            last = self.state.losses[-1][1] if self.state.losses else None
-            f.write(json.dumps({"checkpoint": self.state.global_step, "epoch": self.state.epoch,
-                                "stage": self.state.stage, "loss": last, "elapsed_s": round(self.state.elapsed_s, 1)})
-                    + "\n")
-        return self.latest
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        state = {"format": STATE_FORMAT, "config": asdict(self.cfg), **asdict(self.state), "n_train": len(self.data),
+                 "thought_ids": self.ids}
+        last = self.state.losses[-1][1] if self.state.losses else None
+        log = {"checkpoint": self.state.global_step, "epoch": self.state.epoch, "stage": self.state.stage,
+               "loss": last, "elapsed_s": round(self.state.elapsed_s, 1)}
+        return save_checkpoint(self.run_dir, self.hf, self.tokenizer, blob={"optimizer": self.optimizer.state_dict(),
+                                                                            "rng": rng}, state=state, log=log)
 
     def _load_state(self) -> None:
-        try:
-            d = json.loads((self.latest / "trainer_state.json").read_text(encoding="utf-8"))
-            if d.get("format") != STATE_FORMAT:
-                raise KeyError("format")
-            blob = torch.load(self.latest / "optimizer.pt", weights_only=True, map_location=self.device)
-        except Exception as e:  # truncated JSON, a corrupt optimizer.pt (pickle/struct errors) …
-            raise SaveFileError(f"{self.latest} is not a complete trainer checkpoint ({e!r}); delete it to start "
-                                "over.") from e
-        saved = TrainConfig.from_dict(d["config"])
-        keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "batch_size", "seed", "uniform_prob")
-        diff = [k for k in keys if getattr(saved, k) != getattr(self.cfg, k)]
-        if diff:
-            raise InputError(f"{self.latest} was trained with other settings ({', '.join(f'{k}={getattr(saved, k)!r}' for k in diff)}); "
-                             "resume with the same settings, or use another run_dir.")
-        if d.get("n_train") != len(self.data):
-            raise InputError(f"{self.latest} was trained on {d.get('n_train')} problems, not {len(self.data)}; "
-                             "resume with the same data, or use another run_dir.")
+        d, blob = read_checkpoint(self.latest, STATE_FORMAT, self.device)
+        check_same_run(self.latest, TrainConfig.from_dict(d["config"]), self.cfg,
+                       ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "batch_size", "seed",
+                        "uniform_prob"), d.get("n_train"), len(self.data))
         self.state = TrainState(**{k: d[k] for k in ("global_step", "epoch", "batch_in_epoch", "stage", "losses",
                                                       "evals", "elapsed_s")})
         self.optimizer.load_state_dict(blob["optimizer"])
@@ -467,44 +425,10 @@ def train(train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainC
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m explorer.thoughts.train RUN_DIR --train train.json [--valid valid.json] ...``."""
-    from ..tasks.prosqa.generate import generate, load, write
-
-    ap = argparse.ArgumentParser(prog="coconut-train", description="Train continuous thoughts on ProsQA.")
-    ap.add_argument("run_dir")
-    ap.add_argument("--train", help="training JSON (Coconut format); with --generate N it is written first")
-    ap.add_argument("--generate", type=int, default=0, help="generate N training problems (seeded) into --train")
-    ap.add_argument("--valid", help="evaluation JSON, evaluated after each epoch")
-    ap.add_argument("--eval-limit", type=int, default=100)
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool",):
-            ap.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=f.default)
-        elif f.name in ("max_steps", "threads"):
-            ap.add_argument(flag, type=int, default=f.default)
-        elif f.name == "grad_clip":
-            ap.add_argument(flag, type=float, default=f.default)
-        else:
-            ap.add_argument(flag, type=type(f.default), default=f.default)
-    args = ap.parse_args(argv)
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    try:
-        if not args.train:
-            raise InputError("pass --train PATH (and --generate N to create it).")
-        if args.generate and not Path(args.train).is_file():
-            write(generate(args.generate, seed=cfg.seed + 1), args.train)
-        state = train(load(args.train), args.run_dir, cfg, eval_data=load(args.valid) if args.valid else None,
-                      eval_limit=args.eval_limit)
-    except ExplorerError as e:
-        print(f"coconut-train: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; checkpoint saved in {Path(args.run_dir) / 'latest'} (run the same command to resume)",
-              file=sys.stderr)
-        return 130
-    print(f"done: {state.global_step} steps, epoch {state.epoch}, stage {state.stage}")
-    return 0
-
+    """``latent-explorer train coconut RUN_DIR --train train.json [--generate N] [--valid valid.json] ...``."""
+    return training_main(argv, prog="latent-explorer train coconut", description="Train continuous thoughts on ProsQA.",
+                         config_cls=TrainConfig, train=train, eval_limit=100,
+                         done=lambda st: f"done: {st.global_step} steps, epoch {st.epoch}, stage {st.stage}")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,139 @@
+"""Resumable training runs, shared by every trainer (Coconut, recurrent depth).
+
+A run lives in ``RUN_DIR``: ``RUN_DIR/latest`` is a Hugging Face folder (safetensors weights,
+tokenizer, config) plus ``trainer_state.json`` and ``optimizer.pt`` (read back with
+``weights_only=True``), swapped in atomically so an interruption never leaves half a checkpoint;
+``RUN_DIR/log.jsonl`` gets one line per checkpoint. :func:`training_main` is the command-line
+glue: one flag per field of a trainer's config dataclass, ``--train``/``--generate``/``--valid``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import MISSING, Field, fields
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .errors import ExplorerError, InputError, SaveFileError
+
+
+def pick_device(device: str) -> torch.device:
+    """``"auto"``: CUDA when present, else CPU; anything else as torch reads it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_hf(src: str | Path, latest: Path) -> tuple[Any, Any]:
+    """(model, tokenizer) from a checkpoint folder, float32; a clear error if it is not one."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        return (AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32), AutoTokenizer.from_pretrained(src))
+    except (OSError, ValueError) as e:
+        raise SaveFileError(f"cannot load a checkpoint from {src} ({e}); delete {latest} to start over, or point at "
+                            "a folder saved by save_pretrained.") from e
+
+
+def save_checkpoint(run_dir: Path, hf: Any, tokenizer: Any, *, blob: dict[str, Any], state: dict[str, Any],
+                    log: dict[str, Any]) -> Path:
+    """Write ``run_dir/latest`` (a new folder swapped in) and append ``log`` to ``log.jsonl``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    latest = run_dir / "latest"
+    tmp = Path(tempfile.mkdtemp(prefix=".latest.", dir=run_dir))
+    try:
+        hf.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        torch.save(blob, tmp / "optimizer.pt")
+        (tmp / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
+        old = run_dir / ".latest.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if latest.exists():
+            os.replace(latest, old)
+        os.replace(tmp, latest)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    with open(run_dir / "log.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(log) + "\n")
+    return latest
+
+
+def read_checkpoint(latest: Path, fmt: str, device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(trainer_state, optimizer blob) of ``latest``; :class:`SaveFileError` for anything incomplete."""
+    try:
+        state = json.loads((latest / "trainer_state.json").read_text(encoding="utf-8"))
+        if state.get("format") != fmt:
+            raise KeyError(f"format {state.get('format')!r}, expected {fmt!r}")
+        blob = torch.load(latest / "optimizer.pt", weights_only=True, map_location=device)
+    except Exception as e:  # truncated JSON, a corrupt optimizer.pt (pickle/struct errors) …
+        raise SaveFileError(f"{latest} is not a complete trainer checkpoint ({e!r}); delete it to start over.") from e
+    return state, blob
+
+
+def check_same_run(latest: Path, saved: Any, cfg: Any, keys: Sequence[str], n_saved: Any, n_now: int) -> None:
+    """Refuse to resume with other settings or other data than the run was started with."""
+    diff = [k for k in keys if getattr(saved, k) != getattr(cfg, k)]
+    if diff:
+        raise InputError(f"{latest} was trained with other settings "
+                         f"({', '.join(f'{k}={getattr(saved, k)!r}' for k in diff)}); resume with the same settings, "
+                         "or use another run_dir.")
+    if n_saved != n_now:
+        raise InputError(f"{latest} was trained on {n_saved} problems, not {n_now}; resume with the same data, or use "
+                         "another run_dir.")
+
+
+def config_from_dict(cls: type, d: dict[str, Any]) -> Any:
+    """A config dataclass from a dict, ignoring keys it does not know (older or newer runs)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _arg_type(f: Field) -> Callable[[str], Any]:
+    if isinstance(f.default, bool):
+        return lambda s: s.lower() in ("1", "true", "yes", "on")
+    if f.default is None or f.default is MISSING:  # "int | None" and friends: read the annotation
+        t = str(f.type)
+        return float if "float" in t else int if "int" in t else str
+    return type(f.default)
+
+
+def training_main(argv: list[str] | None, *, prog: str, description: str, config_cls: type,
+                  train: Callable[..., Any], eval_limit: int, done: Callable[[Any], str]) -> int:
+    """``PROG RUN_DIR --train train.json [--generate N] [--valid valid.json] [--<config field> ...]``."""
+    from .tasks.prosqa.generate import generate, load, write
+
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("run_dir")
+    ap.add_argument("--train", help="training JSON (Coconut format); with --generate N it is written first")
+    ap.add_argument("--generate", type=int, default=0, help="generate N training problems (seeded) into --train")
+    ap.add_argument("--valid", help="evaluation JSON, evaluated after each epoch")
+    ap.add_argument("--eval-limit", type=int, default=eval_limit)
+    for f in fields(config_cls):
+        ap.add_argument("--" + f.name.replace("_", "-"), type=_arg_type(f), default=f.default)
+    args = ap.parse_args(argv)
+    cfg = config_cls(**{f.name: getattr(args, f.name) for f in fields(config_cls)})
+    try:
+        if not args.train:
+            raise InputError("pass --train PATH (and --generate N to create it).")
+        if args.generate and not Path(args.train).is_file():
+            write(generate(args.generate, seed=cfg.seed + 1), args.train)
+        state = train(load(args.train), args.run_dir, cfg, eval_data=load(args.valid) if args.valid else None,
+                      eval_limit=args.eval_limit)
+    except ExplorerError as e:
+        print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted; checkpoint saved in {Path(args.run_dir) / 'latest'} (run the same command to resume)",
+              file=sys.stderr)
+        return 130
+    print(done(state))
+    return 0

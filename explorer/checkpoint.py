@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -65,6 +66,50 @@ def save_checkpoint(run_dir: Path, hf: Any, tokenizer: Any, *, blob: dict[str, A
     with open(run_dir / "log.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(log) + "\n")
     return latest
+
+
+def run_epochs(trainer: Any, *, desc: str, step: Callable[[Any], tuple[float, list[Any], dict[str, Any]]],
+               begin_epoch: Callable[[int, Any], None] | None = None) -> Any:
+    """The resumable loop every trainer shares: epochs of ``trainer.epoch_batches(epoch)``, one
+    ``step(batch) -> (loss, extra values to log, progress-bar fields)`` per optimizer step, a
+    checkpoint every ``cfg.save_every`` steps, at the end and on Ctrl-C, an evaluation after each
+    epoch when there is ``eval_data``. ``trainer.state`` counts where it is, so a resumed run goes
+    on from the same batch. ``begin_epoch(epoch, bar)`` runs first in every epoch (e.g. a new
+    curriculum stage)."""
+    from tqdm.auto import tqdm
+
+    st, cfg = trainer.state, trainer.cfg
+    total = trainer.total_steps()
+    bar = tqdm(total=total, initial=min(st.global_step, total), disable=not trainer.progress, unit="step",
+               desc=desc, dynamic_ncols=True)
+    t0 = time.monotonic() - st.elapsed_s
+    try:
+        while st.epoch < cfg.num_epochs and st.global_step < total:
+            if begin_epoch is not None:
+                begin_epoch(st.epoch, bar)
+            batches = trainer.epoch_batches(st.epoch)
+            while st.batch_in_epoch < len(batches) and st.global_step < total:
+                loss, extra, postfix = step(batches[st.batch_in_epoch])
+                st.batch_in_epoch += 1
+                st.global_step += 1
+                st.losses.append([st.global_step, loss, *extra])
+                st.elapsed_s = time.monotonic() - t0
+                bar.update()
+                bar.set_postfix(loss=f"{loss:.3f}", epoch=st.epoch, **postfix)
+                if st.global_step % cfg.save_every == 0:
+                    trainer.save()
+            if st.batch_in_epoch >= len(batches):
+                st.epoch += 1
+                st.batch_in_epoch = 0
+                if trainer.eval_data:
+                    trainer._evaluate()
+        trainer.save()
+    except KeyboardInterrupt:
+        trainer.save()
+        bar.close()
+        raise
+    bar.close()
+    return st
 
 
 def read_checkpoint(latest: Path, fmt: str, device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,8 +28,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..checkpoint import (check_same_run, config_from_dict, load_hf, pick_device, read_checkpoint, save_checkpoint,
-                          training_main)
+from ..checkpoint import (check_same_run, config_from_dict, load_hf, pick_device, read_checkpoint, run_epochs,
+                          save_checkpoint, training_main)
 from ..errors import ExplorerError, InputError
 from .model import RecurrentConfig, RecurrentForCausalLM, sample_recurrence
 
@@ -187,38 +186,11 @@ class Trainer:
 
     def train(self) -> TrainState:
         """Run (or continue); checkpoints every ``save_every`` steps and at the end. Ctrl-C saves first."""
-        from tqdm.auto import tqdm
+        def step(batch: dict[str, torch.Tensor]) -> tuple[float, list[int], dict[str, int]]:
+            loss, n, k = self.train_step(batch)
+            return loss, [n, k], {"r": n + k}
 
-        st, cfg = self.state, self.cfg
-        total = self.total_steps()
-        bar = tqdm(total=total, initial=min(st.global_step, total), disable=not self.progress, unit="step",
-                   desc=f"recurrent r̄={cfg.mean_recurrence}", dynamic_ncols=True)
-        t0 = time.monotonic() - st.elapsed_s
-        try:
-            while st.epoch < cfg.num_epochs and st.global_step < total:
-                batches = self.epoch_batches(st.epoch)
-                while st.batch_in_epoch < len(batches) and st.global_step < total:
-                    loss, n, k = self.train_step(batches[st.batch_in_epoch])
-                    st.batch_in_epoch += 1
-                    st.global_step += 1
-                    st.losses.append([st.global_step, loss, n, k])
-                    st.elapsed_s = time.monotonic() - t0
-                    bar.update()
-                    bar.set_postfix(loss=f"{loss:.3f}", r=n + k, epoch=st.epoch)
-                    if st.global_step % cfg.save_every == 0:
-                        self.save()
-                if st.batch_in_epoch >= len(batches):
-                    st.epoch += 1
-                    st.batch_in_epoch = 0
-                    if self.eval_data:
-                        self._evaluate()
-            self.save()
-        except KeyboardInterrupt:
-            self.save()
-            bar.close()
-            raise
-        bar.close()
-        return st
+        return run_epochs(self, desc=f"recurrent r̄={self.cfg.mean_recurrence}", step=step)
 
     def _evaluate(self) -> None:
         from .engine import RecurrentModel

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,8 +28,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..checkpoint import (check_same_run, config_from_dict, load_hf, pick_device, read_checkpoint, save_checkpoint,
-                          training_main)
+from ..checkpoint import (check_same_run, config_from_dict, load_hf, pick_device, read_checkpoint, run_epochs,
+                          save_checkpoint, training_main)
 from ..errors import ExplorerError, InputError
 from .engine import BOT, EOT, LATENT
 
@@ -330,43 +329,15 @@ class Trainer:
     def train(self) -> TrainState:
         """Run (or continue) the curriculum; checkpoints every ``save_every`` steps and at the end.
         Ctrl-C saves a checkpoint before stopping."""
-        from tqdm.auto import tqdm
+        def begin_epoch(epoch: int, bar: Any) -> None:
+            stage = self.cfg.stage(epoch)
+            if stage != self.state.stage:      # a new stage: a new optimizer (Coconut's reset_optimizer)
+                self.state.stage = stage
+                self.optimizer = self._new_optimizer()
+            bar.set_description(f"{self.cfg.method} stage {stage}")
 
-        st, cfg = self.state, self.cfg
-        total = self.total_steps()
-        bar = tqdm(total=total, initial=min(st.global_step, total), disable=not self.progress, unit="step",
-                   desc=f"{cfg.method} stage {st.stage}", dynamic_ncols=True)
-        t0 = time.monotonic() - st.elapsed_s
-        try:
-            while st.epoch < cfg.num_epochs and st.global_step < total:
-                stage = cfg.stage(st.epoch)
-                if stage != st.stage:           # a new stage: a new optimizer (Coconut's reset_optimizer)
-                    st.stage = stage
-                    self.optimizer = self._new_optimizer()
-                bar.set_description(f"{cfg.method} stage {stage}")
-                batches = self.epoch_batches(st.epoch)
-                while st.batch_in_epoch < len(batches) and st.global_step < total:
-                    loss = self.train_step(batches[st.batch_in_epoch])
-                    st.batch_in_epoch += 1
-                    st.global_step += 1
-                    st.losses.append([st.global_step, loss])
-                    st.elapsed_s = time.monotonic() - t0
-                    bar.update()
-                    bar.set_postfix(loss=f"{loss:.3f}", epoch=st.epoch)
-                    if st.global_step % cfg.save_every == 0:
-                        self.save()
-                if st.batch_in_epoch >= len(batches):
-                    st.epoch += 1
-                    st.batch_in_epoch = 0
-                    if self.eval_data:
-                        self._evaluate()
-            self.save()
-        except KeyboardInterrupt:
-            self.save()
-            bar.close()
-            raise
-        bar.close()
-        return st
+        return run_epochs(self, desc=f"{self.cfg.method} stage {self.state.stage}",
+                          step=lambda batch: (self.train_step(batch), [], {}), begin_epoch=begin_epoch)
 
     def _evaluate(self) -> None:
         from ..model import Model

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ...errors import ExplorerError, InputError
+from ...errors import ExplorerError, InputError, ModelNotFoundError
 
 METHODS = ("coconut", "soft", "cot", "no_cot")
 
@@ -132,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     model_name = args.model or "prosqa-" + ("coconut" if args.method == "soft" else args.method.replace("_", ""))
     try:
+        from ...models.registry import lookup
+
+        if args.model is None and lookup(model_name) is None:
+            raise ModelNotFoundError(f"{model_name} is not shipped yet; train it with `latent-explorer train coconut "
+                                     f"RUN_DIR --method {'coconut' if args.method == 'soft' else args.method} ...` "
+                                     "(docs/thoughts.md) and pass --model RUN_DIR/latest.")
         res = evaluate(load_model(model_name), load(args.data or VALIDATION), args.method, n_thoughts=args.n_thoughts,
                        limit=args.limit, progress=not args.json)
     except ExplorerError as e:

@@ -68,6 +68,13 @@ def save_checkpoint(run_dir: Path, hf: Any, tokenizer: Any, *, blob: dict[str, A
     return latest
 
 
+def total_steps(cfg: Any, n_examples: int) -> int:
+    """Optimizer steps of a whole run: ``num_epochs`` epochs of ``ceil(n / batch_size)`` batches,
+    capped by ``max_steps``."""
+    n = cfg.num_epochs * -(-n_examples // cfg.batch_size)
+    return min(n, cfg.max_steps) if cfg.max_steps is not None else n
+
+
 def run_epochs(trainer: Any, *, desc: str, step: Callable[[Any], tuple[float, list[Any], dict[str, Any]]],
                begin_epoch: Callable[[int, Any], None] | None = None) -> Any:
     """The resumable loop every trainer shares: epochs of ``trainer.epoch_batches(epoch)``, one
@@ -79,7 +86,7 @@ def run_epochs(trainer: Any, *, desc: str, step: Callable[[Any], tuple[float, li
     from tqdm.auto import tqdm
 
     st, cfg = trainer.state, trainer.cfg
-    total = trainer.total_steps()
+    total = total_steps(cfg, len(trainer.data))
     bar = tqdm(total=total, initial=min(st.global_step, total), disable=not trainer.progress, unit="step",
                desc=desc, dynamic_ncols=True)
     t0 = time.monotonic() - st.elapsed_s

@@ -162,17 +162,8 @@ def iterate(model: Any, prompt: Any, max_iters: int = 32, exit: str = "kl", thre
         a, b = s_new[0].float(), s[0].float()
         na, nb = a.norm(dim=-1), b.norm(dim=-1)
         lp_new, lp_old = new_logits.float().log_softmax(-1), logits.float().log_softmax(-1)
-        if exit == "latent-diff":
-            v = X.latent_diff(b, a)
-        elif exit == "kl":
-            v = X.kl_step(prev_logits_for_exit, new_logits)
-        elif exit == "entropy-diff":
-            v = X.entropy_diff(prev_logits_for_exit, new_logits)
-        elif exit == "argmax-stability":
-            run = X.argmax_run(run, prev_logits_for_exit, new_logits)
-            v = run.float()
-        else:
-            v = torch.zeros(T)
+        v, run = X.step_value(exit, prev_state=b, state=a, prev_logits=prev_logits_for_exit, logits=new_logits,
+                              run=run)
         scal.append({"delta_rel": ((a - b).norm(dim=-1) / na.clamp_min(1e-30)).cpu(),
                      "kl_prev": (lp_new.exp() * (lp_new - lp_old)).sum(-1).cpu(),
                      "cos_prev": ((a * b).sum(-1) / (na * nb).clamp_min(1e-30)).cpu(),
@@ -259,15 +250,8 @@ def next_token_adaptive(hf: RecurrentForCausalLM, ids: torch.Tensor, init: torch
         s_new = hf.core_step(s, e)
         need = exit in X.NEEDS_LOGITS or r == max_iters
         logits = hf.coda(s_new)[0, -1] if need else None
-        if exit == "latent-diff":
-            v = X.latent_diff(s[0, -1], s_new[0, -1])
-        elif exit == "kl":
-            v = X.kl_step(prev_logits, logits)
-        elif exit == "entropy-diff":
-            v = X.entropy_diff(prev_logits, logits)
-        elif exit == "argmax-stability":
-            run = X.argmax_run(run, prev_logits, logits)
-            v = run.float()
+        v, run = X.step_value(exit, prev_state=s[0, -1], state=s_new[0, -1], prev_logits=prev_logits, logits=logits,
+                              run=run)
         s, prev_logits = s_new, logits
         if bool(X.exits(exit, v, threshold)):
             if logits is None:

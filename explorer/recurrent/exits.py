@@ -85,6 +85,24 @@ def argmax_run(prev_run: torch.Tensor | None, prev_logits: torch.Tensor | None, 
     return torch.where(same, prev_run + 1, torch.zeros_like(prev_run))
 
 
+def step_value(criterion: str, *, prev_state: torch.Tensor | None = None, state: torch.Tensor | None = None,
+               prev_logits: torch.Tensor | None = None, logits: torch.Tensor | None = None,
+               run: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One iteration's exit value and the updated argmax run (the one place the criteria are
+    dispatched). ``latent-diff`` reads the states, the others the logits; ``none`` gives zeros."""
+    if criterion == "latent-diff":
+        return latent_diff(prev_state, state), run
+    if criterion == "kl":
+        return kl_step(prev_logits, logits), run
+    if criterion == "entropy-diff":
+        return entropy_diff(prev_logits, logits), run
+    if criterion == "argmax-stability":
+        run = argmax_run(run, prev_logits, logits)
+        return run.float(), run
+    like = logits.argmax(-1) if logits is not None else state[..., 0] if state is not None else torch.zeros(())
+    return torch.zeros(like.shape), run
+
+
 def exits(criterion: str, value: torch.Tensor, threshold: float) -> torch.Tensor:
     """Boolean: does this value end the iteration?"""
     if criterion == "none":
@@ -114,13 +132,7 @@ def exit_values(criterion: str, *, states: Sequence[torch.Tensor] | torch.Tensor
         raise InputError(f"{criterion} needs the logits ℓ_1 … ℓ_R (at least one).")
     out, prev, run = [], None, None
     for cur in logits:
-        if criterion == "kl":
-            v = kl_step(prev, cur)
-        elif criterion == "entropy-diff":
-            v = entropy_diff(prev, cur)
-        else:
-            run = argmax_run(run, prev, cur)
-            v = run
+        v, run = step_value(criterion, prev_logits=prev, logits=cur, run=run)
         out.append(v.float())
         prev = cur
     return torch.stack(out)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,13 +149,6 @@ class Trainer:
                                            betas=(0.9, 0.95))
         if resume:
             self._load_state()
-
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.data) / self.cfg.batch_size)
-
-    def total_steps(self) -> int:
-        n = self.cfg.num_epochs * self.steps_per_epoch()
-        return min(n, self.cfg.max_steps) if self.cfg.max_steps is not None else n
 
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.data))

@@ -19,7 +19,6 @@ Runs are seeded, show a tqdm bar, save a checkpoint every ``save_every`` optimiz
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -289,13 +288,6 @@ class Trainer:
     # -- pieces --------------------------------------------------------------------------------
     def _new_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.hf.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.data) / self.cfg.batch_size)
-
-    def total_steps(self) -> int:
-        n = self.cfg.num_epochs * self.steps_per_epoch()
-        return min(n, self.cfg.max_steps) if self.cfg.max_steps is not None else n
 
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         """The batches of one epoch (a seeded shuffle; per-example stage draws for uniform_prob)."""

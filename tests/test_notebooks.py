@@ -59,3 +59,8 @@ def test_notebook_runs(path: Path):
         assert "application/vnd.plotly.v1+json" in _mimetypes(nb)
         assert text.count("ThoughtStepper(") >= 2 and "LatentMap(" in text
         assert "Rome is the capital of Italy." in text, "the tour should show sentence arithmetic"
+    if path.stem == "04_concept_space":
+        text = _text(nb)
+        assert "An insect has six legs." in text, "sentence arithmetic should land on the insect sentence"
+        assert "chain: " in text and "Tom is a" in text, "the Base-LCM should reason through a ProsQA problem"
+        assert text.count("ThoughtStepper(") >= 3 and "no answer yet" in text

@@ -6,7 +6,7 @@ import pytest
 
 from explorer.errors import InputError, UnknownPointError
 from explorer.projection import fit_projection
-from explorer.trajectory import Trajectory
+from explorer.trajectory import Step, TokenTable, Trajectory
 from widgets import ConceptLab, LatentMap, LensView, ThoughtStepper
 from widgets.demo import DemoSpace, demo_lens, demo_trajectory
 
@@ -95,6 +95,19 @@ def test_lens_select_shows_topk_and_point():
         v.select("embed", 17)
     with pytest.raises(InputError, match="LogitLens"):
         LensView(object())
+
+
+def test_stepper_shows_a_concept_paths_own_probe():
+    """A concept path is probed by its bank of sentences, not by a model's vocabulary: those are the bars."""
+    rng = np.random.default_rng(3)
+    steps = [Step(f"concept.{i}", f"s{i}", {f"concept.{i}": rng.normal(0, 1, 8).astype(np.float32)},
+                  probes={"bank": TokenTable((f"sentence {i}.", "other."), (i, 9), (0.9, 0.1), "bank", "cosine")})
+             for i in range(4)]
+    s = ThoughtStepper(Trajectory(steps, kind="concepts"))
+    assert s.panels[0] == "bank" and s._data["panels"][0] == "bank"
+    assert s._data["probes"]["bank"][2]["tokens"] == ["sentence 2.", "other."]
+    assert s._data["score_names"]["bank"] == "cosine" and s.tokens("bank").top == "sentence 0."
+    assert ThoughtStepper(demo_trajectory(n=3, d=8)).panels == ("output", "input")
 
 
 def test_lens_without_trace_has_no_map():

@@ -41,3 +41,48 @@ def test_wrong_answers_explain(ex):
 def test_unknown_exercise_names_the_choices(ex):
     with pytest.raises(InputError, match="first_paris"):
         ex.check("no_such", 1)
+
+
+# -- 04 · concept space -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def concept_ex():
+    from explorer.concepts import ConceptSpace, load_autoencoder, load_lcm
+    from explorer.tasks.prosqa import VALIDATION, load
+    from explorer.workshop.concepts import exercises as concept_exercises
+
+    space = ConceptSpace("facts", decoder=load_autoencoder())
+    return concept_exercises(space, load_lcm(), load(VALIDATION)[:20]), space
+
+
+def test_concept_exercises_right_and_wrong(concept_ex):
+    import numpy as np
+
+    from explorer.workshop.concepts import PENGUINS, WHALES
+
+    ex, space = concept_ex
+    assert ex.check("arithmetic", '"Paris is the capital of France." - "France" + "Japan"').correct
+    fb = ex.check("arithmetic", '"Paris is the capital of France." - "France" + "Italy"')
+    assert not fb and "Rome" in fb.message
+    assert "did not evaluate" in ex.check("arithmetic", '"Paris" -').message
+    mid = float(np.linalg.norm((space.encode(WHALES) + space.encode(PENGUINS)) / 2))
+    assert 0.5 < mid < 0.99  # the straight path cuts inside the unit sphere
+    assert ex.check("lerp_norm", round(mid, 3)).correct and not ex.check("lerp_norm", 1.0)
+    path = space.interpolate(WHALES, PENGUINS, n=9)
+    first = next(i for i, s in enumerate(path) if s.meta["decoded"] != WHALES)
+    assert 0 < first < 9
+    assert ex.check("switch_step", f"concept.{first}").correct and ex.check("switch_step", first).correct
+    assert not ex.check("switch_step", first - 1) and "step name" in ex.check("switch_step", "x").message
+
+
+def test_concept_exercise_finds_the_lcms_mistakes(concept_ex):
+    from explorer.concepts import load_lcm
+    from explorer.tasks.prosqa import VALIDATION, load
+
+    ex, _ = concept_ex
+    lcm, probs = load_lcm(), load(VALIDATION)[:20]
+    verdict = [lcm.reason(p).meta["answer"] == p["answer"] for p in probs]
+    assert any(verdict) and not all(verdict)
+    wrong, right = verdict.index(False), verdict.index(True)
+    fb = ex.check("lcm_wrong", wrong)
+    assert fb and "chain" in fb.message
+    assert not ex.check("lcm_wrong", right) and "between 0 and 19" in ex.check("lcm_wrong", 25).message

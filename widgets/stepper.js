@@ -136,7 +136,8 @@ function render({ model, el }) {
     point.setAttribute("cy", y.toFixed(1));
     const label = (S.data.labels || [])[k] || "";
     const name = (S.data.names || [])[k] || String(k);
-    const top = rows("output", k)[0];
+    const [sp0, sp1] = S.data.panels || ["output", "input"];
+    const top = rows(sp0, k)[0];
     pointLabel.textContent = leTok(top ? top.token : label);
     const right = x > W - 90;
     pointLabel.setAttribute("text-anchor", right ? "end" : "start");
@@ -147,10 +148,10 @@ function render({ model, el }) {
     counter.textContent = `${k + 1} / ${S.n}`;
     current.textContent = `${name} · ${leTok(label)}`;
     const sn = S.data.score_names || {};
-    outHead.textContent = `output space (${sn.output || "prob"})`;
-    inHead.textContent = `input space (${sn.input || "cos"})`;
-    leBars(outBars, rows("output", k), { scale: (sn.output || "prob") === "prob" ? 1 : undefined, colour: "#4c78a8", empty: "no output probe" });
-    leBars(inBars, rows("input", k), { colour: "#72b7b2", empty: "no input probe" });
+    outHead.textContent = `${sp0} space (${sn[sp0] || "prob"})`;
+    inHead.textContent = `${sp1} space (${sn[sp1] || "cos"})`;
+    leBars(outBars, rows(sp0, k), { scale: (sn[sp0] || "prob") === "prob" ? 1 : undefined, colour: "#4c78a8", empty: `no ${sp0} probe` });
+    leBars(inBars, rows(sp1, k), { colour: "#72b7b2", empty: `no ${sp1} probe` });
     if (chartVals && chartVals.length) {
       const cx = chartX(k).toFixed(1);
       cursor.setAttribute("x1", cx); cursor.setAttribute("x2", cx);

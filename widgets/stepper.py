@@ -15,9 +15,18 @@ from ._base import MAX_CANVAS_BACKGROUND, esm, f32_bytes, finite_list, resolve_p
 PREFERRED_SCALARS = ("entropy", "delta_norm", "kl_prev", "rel_delta", "norm", "cos_prev")
 
 
+def probe_panels(trajectory: Trajectory) -> tuple[str, str]:
+    """The two probe spaces the stepper shows as bars: ``output`` and ``input`` for model
+    trajectories; otherwise the trajectory's own probes (e.g. ``bank`` for concept paths) first."""
+    own = [sp for st in trajectory for sp in st.probes]
+    order = list(dict.fromkeys([sp for sp in ("output", "input") if sp in own] + own + ["output", "input"]))
+    return order[0], order[1]
+
+
 class ThoughtStepper(anywidget.AnyWidget):
     """Step through a :class:`~explorer.Trajectory`: the current point on a 2-D map, its top-k
-    tokens in output and input space as bars, and a per-step scalar as a line chart.
+    readings in two probe spaces as bars (output and input space for model states; a concept
+    path's ``bank`` of nearest sentences), and a per-step scalar as a line chart.
 
     The whole trajectory (2-D coordinates of every step, probe tables, scalars) is sent to the
     browser once; stepping (buttons, slider, ←/→ keys when focused, play) happens there, and the
@@ -65,8 +74,9 @@ class ThoughtStepper(anywidget.AnyWidget):
             raise InputError(f"the trajectory has no scalar {scalar!r}; it has {names}. "
                              "Add some with trajectory.with_dynamics() or model.annotate(trajectory).")
         chosen = scalar or next((s for s in PREFERRED_SCALARS if s in names), names[0] if names else "")
+        self.panels = probe_panels(trajectory)
         score_names = {}
-        for space in ("output", "input"):
+        for space in self.panels:
             t = next((s.probes[space] for s in trajectory if space in s.probes), None)
             score_names[space] = t.score_name if t is not None else ("prob" if space == "output" else "cos")
         data = {
@@ -76,7 +86,8 @@ class ThoughtStepper(anywidget.AnyWidget):
             "labels": [str(x) for x in trajectory.labels],
             "scalars": {s: finite_list(trajectory.scalar(s)) for s in names},
             "probes": {space: [table_json(st.probes.get(space), self.k) for st in trajectory]
-                       for space in ("output", "input")},
+                       for space in self.panels},
+            "panels": list(self.panels),
             "score_names": score_names,
             "fit": fit,
         }
@@ -142,7 +153,7 @@ class ThoughtStepper(anywidget.AnyWidget):
         return self._xy.copy()
 
     def tokens(self, space: str = "output") -> TokenTable | None:
-        """The current step's top tokens in ``space`` (``"output"`` or ``"input"``), or None."""
+        """The current step's top entries in probe ``space`` (``"output"``, ``"input"``, a concept path's ``"bank"``), or None."""
         t = self.current.probes.get(space)
         if t is None:
             return None

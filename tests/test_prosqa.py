@@ -81,6 +81,30 @@ def test_seeded_and_deterministic():
     assert a != c
 
 
+def test_extra_reachability_queries_are_true_and_leave_the_problem_alone():
+    plain, extra = generate(40, seed=5), generate(40, seed=5, cfg=GeneratorConfig(queries=6))
+    assert all("queries" not in p for p in plain)
+    hops = set()
+    assert {k: extra[0][k] for k in FIELDS} == plain[0]  # queries are drawn after their problem
+    for q in extra:
+        sym, n = q["idx_to_symbol"], len(q["idx_to_symbol"])
+        assert len(q["queries"]) == 6
+        for item in q["queries"]:
+            m = re.fullmatch(r"Is (\w+) a (\w+) or (\w+)\?", item["question"])
+            assert m, item
+            person, a, b = m.groups()
+            yes = item["answer"][len(person) + 6:-1]
+            assert item["answer"] == f"{person} is a {yes}." and yes in (a, b) and a != b
+            reach = bfs(n, q["edges"], sym.index(person))
+            no = b if yes == a else a
+            assert sym.index(yes) in reach and sym.index(no) not in reach and not no[0].isupper()
+            hops.add(reach[sym.index(yes)])
+    assert {1, 2, 3} <= hops  # short chains come up as well as long ones
+    assert main([str(Path(__import__("tempfile").mkdtemp()) / "q.json"), "--n", "2", "--queries", "3"]) == 0
+    with pytest.raises(InputError, match="queries"):
+        generate(1, cfg=GeneratorConfig(queries=-1))
+
+
 def test_config_is_checked():
     with pytest.raises(InputError, match="min_nodes"):
         generate(1, cfg=GeneratorConfig(min_nodes=30, max_nodes=20))

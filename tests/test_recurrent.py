@@ -232,6 +232,23 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
     assert 1 <= res["adaptive"]["mean_iterations"] <= 2 and set(res["adaptive"]["mean_iterations_by_hops"]) <= {1, 2}
 
 
+def test_encoded_problem_carries_every_answer_as_a_label(tok):
+    from explorer.recurrent.train import encode_problem
+    from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make
+
+    prob = make(1, seed=4, cfg=GeneratorConfig(queries=3))[0]
+    ids, labels = encode_problem(tok, prob)
+    eos = tok.eos_token_id
+    assert len(ids) == len(labels) and ids[-1] == eos and ids.count(eos) == 4  # the question + 3 queries
+    said = tok.decode([i for i, lab in zip(ids, labels) if lab != -100])
+    for answer in [prob["answer"]] + [q["answer"] for q in prob["queries"]]:
+        assert answer.rstrip(".") in said
+    # without queries: exactly the ProsQA question and its answer, as evaluation sees it
+    base = {k: v for k, v in prob.items() if k != "queries"}
+    ids0, labels0 = encode_problem(tok, base)
+    assert ids0 == ids[: len(ids0)] and labels0 == labels[: len(ids0)] and ids0.count(eos) == 1
+
+
 # -- Huginn-0125 ---------------------------------------------------------------------------------------
 def test_load_huginn_from_a_huginn_shaped_folder(tmp_path):
     from safetensors.torch import save_file

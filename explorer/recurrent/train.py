@@ -86,11 +86,20 @@ def build_recurrent_model(tokenizer: Any, cfg: TrainConfig) -> RecurrentForCausa
 
 
 def encode_problem(tokenizer: Any, problem: dict[str, Any]) -> tuple[list[int], list[int]]:
-    """(input_ids, labels): question + "\\n" then "### answer" + EOS; labels -100 on the question."""
+    """(input_ids, labels): question + "\\n" then "### answer" + EOS; labels -100 on the question.
+    A problem's extra ``queries`` (see :func:`~explorer.tasks.prosqa.generate.reachability_queries`)
+    follow the same way after the EOS, each answer with its own label, so one pass over the graph
+    teaches several answers; evaluation sees the ProsQA question alone and stops at the first EOS."""
     enc = lambda s: list(tokenizer(s, add_special_tokens=False)["input_ids"])  # noqa: E731
-    q = enc(problem["question"] + "\n")
-    a = enc("### " + problem["answer"]) + [int(tokenizer.eos_token_id)]
-    return q + a, [-100] * len(q) + a
+    eos = [int(tokenizer.eos_token_id)]
+    ids: list[int] = []
+    labels: list[int] = []
+    for q_text, a_text in [(problem["question"], problem["answer"]),
+                           *((x["question"], x["answer"]) for x in problem.get("queries", ()))]:
+        q, a = enc(q_text + "\n"), enc("### " + a_text) + eos
+        ids += q + a
+        labels += [-100] * len(q) + a
+    return ids, labels
 
 
 def collate_right(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:

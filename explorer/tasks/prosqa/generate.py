@@ -8,6 +8,12 @@ brimpus."). The question "Is X a A or B?" names two leaves: the ``target`` (reac
 X). ``steps`` are the statements along one shortest path from X to the target; ``answer`` is
 "X is a A.". The statements of the question are all edges, shuffled.
 
+With ``queries=k`` a problem also carries ``queries``: k more questions about the same graph
+(:func:`reachability_queries`: any person, any concept reachable from them in 1–6 hops against one
+that is not), each with its answer. Models answering without a chain of thought get k + 1 answers
+to learn from per graph instead of one, and the 1- and 2-hop ones are an easy start; the ProsQA
+question itself and its evaluation are unchanged.
+
 The names come from the vocabulary of the public ProsQA validation set (:data:`PERSONS`,
 :data:`CONCEPTS`; :func:`vocabulary_from` re-reads them from such a file). That file is for
 validation only: nothing here trains on it.
@@ -55,6 +61,7 @@ class GeneratorConfig:
     max_parents: int = 3             # a concept has 1..max_parents parents
     window: int = 6                  # parents are drawn mostly from the last `window` nodes (deeper graphs)
     max_tries: int = 10_000
+    queries: int = 0                 # extra reachability questions per graph (see reachability_queries)
 
     def check(self) -> None:
         if not (4 <= self.min_nodes <= self.max_nodes <= 2 + len(CONCEPTS)):
@@ -65,6 +72,8 @@ class GeneratorConfig:
                              f"{self.min_hops}..{self.max_hops}.")
         if self.max_extra_persons + 2 > len(PERSONS):
             raise InputError(f"max_extra_persons can be at most {len(PERSONS) - 2}.")
+        if self.queries < 0:
+            raise InputError(f"queries must be >= 0, got {self.queries}.")
 
 
 def statement(symbols: Sequence[str], a: int, b: int) -> str:
@@ -156,12 +165,45 @@ def generate_problem(rng: random.Random, cfg: GeneratorConfig = GeneratorConfig(
         rng.shuffle(a_b)
         question = " ".join(statement(symbols, a, b) for a, b in order) + \
             f" Is {symbols[root]} a {a_b[0]} or {a_b[1]}?"
-        return {"question": question, "answer": f"{symbols[root]} is a {symbols[target]}.",
-                "steps": [statement(symbols, a, b) for a, b in zip(path, path[1:])],
-                "idx_to_symbol": symbols, "edges": [list(e) for e in order], "root": root, "target": target,
-                "neg_target": neg}
+        problem = {"question": question, "answer": f"{symbols[root]} is a {symbols[target]}.",
+                   "steps": [statement(symbols, a, b) for a, b in zip(path, path[1:])],
+                   "idx_to_symbol": symbols, "edges": [list(e) for e in order], "root": root, "target": target,
+                   "neg_target": neg}
+        if cfg.queries:
+            problem["queries"] = reachability_queries(problem, rng, cfg.queries)
+        return problem
     raise InputError(f"no valid graph in {cfg.max_tries} tries for {hops} hops with {cfg.min_nodes}–{cfg.max_nodes} "
                      "nodes; allow more nodes or fewer hops.")
+
+
+def reachability_queries(problem: dict[str, Any], rng: random.Random, k: int) -> list[dict[str, str]]:
+    """``k`` questions "Is P a A or B?" about ``problem``'s graph, each with its answer "P is a A.":
+    P is any person with statements, A a concept P reaches (the hop count drawn uniformly among
+    those available, so short and long chains are equally common), B a concept P does not reach.
+    Persons that reach every concept (or none) are skipped; fewer than ``k`` come back only when
+    no person qualifies."""
+    symbols, edges = problem["idx_to_symbol"], problem["edges"]
+    n = len(symbols)
+    persons = [v for v in range(n) if symbols[v][:1].isupper() and any(a == v for a, _ in edges)]
+    options = []
+    for p in persons:
+        dist = distances(n, edges, p)
+        by_hops: dict[int, list[int]] = {}
+        for v, d in dist.items():
+            if d > 0:
+                by_hops.setdefault(d, []).append(v)
+        unreached = [v for v in range(n) if v not in dist and not symbols[v][:1].isupper()]
+        if by_hops and unreached:
+            options.append((p, by_hops, unreached))
+    out: list[dict[str, str]] = []
+    for _ in range(k if options else 0):
+        p, by_hops, unreached = rng.choice(options)
+        yes = rng.choice(sorted(by_hops[rng.choice(sorted(by_hops))]))
+        no = rng.choice(sorted(unreached))
+        a, b = (yes, no) if rng.random() < 0.5 else (no, yes)
+        out.append({"question": f"Is {symbols[p]} a {symbols[a]} or {symbols[b]}?",
+                    "answer": f"{symbols[p]} is a {symbols[yes]}."})
+    return out
 
 
 def generate(n: int, seed: int = 0, cfg: GeneratorConfig = GeneratorConfig()) -> list[dict[str, Any]]:
@@ -209,9 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-nodes", type=int, default=28)
     ap.add_argument("--min-hops", type=int, default=3)
     ap.add_argument("--max-hops", type=int, default=6)
+    ap.add_argument("--queries", type=int, default=0,
+                    help="extra reachability questions per graph, for models that answer without CoT")
     args = ap.parse_args(argv)
     cfg = GeneratorConfig(min_nodes=args.min_nodes, max_nodes=args.max_nodes, min_hops=args.min_hops,
-                          max_hops=args.max_hops)
+                          max_hops=args.max_hops, queries=args.queries)
     try:
         path = write(generate(args.n, args.seed, cfg), args.out)
     except (InputError, SaveFileError) as e:

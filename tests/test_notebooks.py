@@ -9,7 +9,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-BUDGET_S = 180  # the workshop promise: each notebook in <= 3 minutes on 2 CPU cores
 
 pytestmark = pytest.mark.notebooks
 

@@ -230,6 +230,18 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
     res = evaluate_iterations(model, data[:2], iterations=(1, 2), exit="latent-diff", threshold=0.5, max_new_tokens=3)
     assert set(res["accuracy"]) == {1, 2} and res["n"] == 2
     assert 1 <= res["adaptive"]["mean_iterations"] <= 2 and set(res["adaptive"]["mean_iterations_by_hops"]) <= {1, 2}
+    assert 1 <= res["adaptive"]["answer_iterations"] <= 2
+    assert set(res["adaptive"]["answer_iterations_by_hops"]) == set(res["adaptive"]["accuracy_by_hops"])
+    # the figures of the docs, from this result
+    from explorer.recurrent.report import accuracy_figure, hops_figure
+
+    fig = accuracy_figure(res, baselines={"no-CoT": 0.6})
+    assert list(fig.data[0].x) == [1, 2] and fig.data[1].name.startswith("adaptive exit")
+    assert any("no-CoT 0.60" in a.text for a in fig.layout.annotations)
+    h = hops_figure(res)
+    assert list(h.data[0].y) == [res["adaptive"]["answer_iterations_by_hops"][k] for k in sorted(res["adaptive"]["answer_iterations_by_hops"])]
+    with pytest.raises(InputError, match="adaptive"):
+        hops_figure({k: v for k, v in res.items() if k != "adaptive"})
 
 
 def test_encoded_problem_carries_every_answer_as_a_label(tok):

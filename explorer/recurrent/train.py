@@ -243,7 +243,9 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
     count, and with adaptive exit (``exit``; ``None`` skips it) up to ``max_iters`` (default: the
     largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``adaptive`` (``accuracy``,
     ``mean_iterations`` per generated token, ``mean_iterations_by_hops`` and ``accuracy_by_hops``,
-    hops = the length of the reference reasoning path), ``n``, and per-problem ``outputs``."""
+    hops = the length of the reference reasoning path; ``answer_iterations`` and
+    ``answer_iterations_by_hops``: the iterations of the one token that names the answer, where the
+    search happens), ``n``, and per-problem ``outputs``."""
     from ..tasks.prosqa.evaluate import is_correct, prompt_of
     from .engine import generate
 
@@ -263,6 +265,7 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
     correct: dict[Any, list[bool]] = {run: [] for run in runs}
     outputs: dict[Any, list[str]] = {run: [] for run in runs}
     used: list[float] = []
+    at_answer: list[int] = []
     hops: list[int] = []
     for prob, run in it:
         crit, r = run
@@ -272,6 +275,7 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
         outputs[run].append(res.text)
         if exit and run == runs[-1]:
             used.append(res.mean_iterations)
+            at_answer.append(res.iterations[_answer_token(model, res.token_ids)] if res.iterations else 0)
             hops.append(len(prob.get("steps", [])))
     out: dict[str, Any] = {"n": len(items), "iterations": iters,
                            "accuracy": {r: sum(correct[("none", r)]) / len(items) for r in iters},
@@ -284,9 +288,21 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
         out["adaptive"] = {"exit": exit, "threshold": threshold, "max_iters": cap, "accuracy": sum(ok) / len(ok),
                            "mean_iterations": float(np.mean(used)),
                            "mean_iterations_by_hops": {h: float(np.mean([used[i] for i in ix])) for h, ix in sorted(by.items())},
+                           "answer_iterations": float(np.mean(at_answer)),
+                           "answer_iterations_by_hops": {h: float(np.mean([at_answer[i] for i in ix]))
+                                                         for h, ix in sorted(by.items())},
                            "accuracy_by_hops": {h: sum(ok[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
                            "outputs": outputs[runs[-1]]}
     return out
+
+
+def _answer_token(model: Any, ids: Sequence[int]) -> int:
+    """Index of the generated token that names the answer's concept (the one after " a"; the last if none)."""
+    tok = model.tokenizer
+    for i in range(1, len(ids)):
+        if tok.decode([int(ids[i - 1])]).strip() == "a":
+            return i
+    return len(ids) - 1
 
 
 def eval_main(argv: list[str] | None = None) -> int:

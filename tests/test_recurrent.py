@@ -244,6 +244,29 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
         hops_figure({k: v for k, v in res.items() if k != "adaptive"})
 
 
+def test_a_curriculum_stage_starts_from_a_base_run(tmp_path):
+    from explorer.recurrent.train import main
+    from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make, write
+
+    easy = write(make(4, seed=1, cfg=GeneratorConfig(min_nodes=6, max_nodes=7, min_hops=1, max_hops=1)), tmp_path / "e.json")
+    hard = write(make(4, seed=2, cfg=GeneratorConfig(min_nodes=8, max_nodes=9, min_hops=2, max_hops=3)), tmp_path / "h.json")
+    sizes = ["--n-embd", "16", "--n-heads", "2", "--intermediate-size", "16", "--batch-size", "2", "--threads", "1",
+             "--backprop-depth", "1", "--warmup-steps", "1"]
+    assert main([str(tmp_path / "a"), "--train", str(easy), "--max-steps", "2", "--mean-recurrence", "2", *sizes]) == 0
+    base = RecurrentForCausalLM.from_pretrained(tmp_path / "a" / "latest")
+    assert main([str(tmp_path / "b"), "--train", str(hard), "--max-steps", "1", "--mean-recurrence", "3", "--seed", "5",
+                 "--base", str(tmp_path / "a" / "latest"), *sizes]) == 0
+    state = json.loads((tmp_path / "b" / "latest" / "trainer_state.json").read_text())
+    assert state["global_step"] == 1  # a fresh step count (and optimizer) ...
+    after = RecurrentForCausalLM.from_pretrained(tmp_path / "b" / "latest")
+    assert after.config.mean_recurrence == 3
+    w0, w1 = base.state_dict(), after.state_dict()
+    close = [torch.allclose(w0[k], w1[k], atol=0.05) for k in w0]  # ... from the base's weights, one step on
+    assert all(close) and not all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert main([str(tmp_path / "c"), "--train", str(hard), "--max-steps", "1", "--base", str(tmp_path / "a" / "latest"),
+                 *[x if x != "16" else "32" for x in sizes]]) == 2  # other sizes than the base: a clear error
+
+
 def test_encoded_problem_carries_every_answer_as_a_label(tok):
     from explorer.recurrent.train import encode_problem
     from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make

@@ -123,11 +123,13 @@ class TrainState:
 
 
 class Trainer:
-    """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists."""
+    """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists.
+    ``base``: a checkpoint folder to start from instead of a new model (a curriculum stage: the
+    weights only; the optimizer and step count start afresh)."""
 
     def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
-                 eval_data: Sequence[dict[str, Any]] | None = None, eval_limit: int = 50,
-                 progress: bool = True) -> None:
+                 base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
+                 eval_limit: int = 50, progress: bool = True) -> None:
         from ..thoughts.train import build_tokenizer
 
         self.cfg = cfg or TrainConfig()
@@ -142,8 +144,11 @@ class Trainer:
         self.eval_data, self.eval_limit, self.progress = eval_data, eval_limit, progress
         self.device = pick_device(self.cfg.device)
         resume = (self.latest / "trainer_state.json").is_file()
-        if resume:
-            self.hf, self.tokenizer = load_hf(self.latest, self.latest)
+        src = self.latest if resume else base
+        if src is not None:
+            self.hf, self.tokenizer = load_hf(src, self.latest)
+            if not resume:
+                self._check_base(Path(src))
         else:
             self.tokenizer = build_tokenizer()
             self.hf = build_recurrent_model(self.tokenizer, self.cfg)
@@ -158,6 +163,16 @@ class Trainer:
                                            betas=(0.9, 0.95))
         if resume:
             self._load_state()
+
+    def _check_base(self, src: Path) -> None:
+        """The base must have this run's sizes; its recurrence settings become this run's."""
+        c = self.hf.config
+        mine = (self.cfg.n_embd, self.cfg.n_heads, self.cfg.n_prelude, self.cfg.n_core, self.cfg.n_coda)
+        theirs = (c.n_embd, c.n_heads, c.n_layers_in_prelude, c.n_layers_in_recurrent_block, c.n_layers_in_coda)
+        if mine != theirs:
+            raise InputError(f"{src} has n_embd, n_heads, n_prelude, n_core, n_coda = {theirs}, but this run asks for "
+                             f"{mine}; pass the base run's sizes.")
+        c.mean_recurrence, c.mean_backprop_depth = self.cfg.mean_recurrence, self.cfg.backprop_depth
 
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.data))

@@ -86,3 +86,23 @@ def test_concept_exercise_finds_the_lcms_mistakes(concept_ex):
     fb = ex.check("lcm_wrong", wrong)
     assert fb and "chain" in fb.message
     assert not ex.check("lcm_wrong", right) and "between 0 and 19" in ex.check("lcm_wrong", 25).message
+
+
+# -- 02 · continuous thoughts -------------------------------------------------------------------
+def test_thought_exercises_right_and_wrong(smol):
+    import numpy as np
+
+    from explorer.workshop.thoughts import PROMPT, exercises as thought_exercises
+
+    ex = thought_exercises(smol)
+    assert ex.check("same_thought", "thought.0").correct and ex.check("same_thought", 0).correct
+    fb = ex.check("same_thought", "thought.2")
+    assert not fb and "np.allclose" in fb.message
+    coconut = smol.think(PROMPT, n_thoughts=1, mode="coconut", max_new_tokens=1).trajectory[0]
+    ratio = coconut.scalars["fed_norm"] / float(np.median(np.linalg.norm(smol.input_embeddings(), axis=1)))
+    assert ratio > 5  # the last hidden state is far longer than any token embedding
+    assert ex.check("norm_ratio", ratio * 1.05).correct and not ex.check("norm_ratio", 1.0)
+    soft = smol.think(PROMPT, n_thoughts=2, mode="soft", max_new_tokens=1).trajectory[1]
+    top = soft.probes["output"].top
+    assert ex.check("soft_top", top).correct
+    assert not ex.check("soft_top", soft.probes["output"].tokens[1]) and "probes['output']" in ex.check("soft_top", "zz").message

@@ -105,6 +105,22 @@ def test_extra_reachability_queries_are_true_and_leave_the_problem_alone():
         generate(1, cfg=GeneratorConfig(queries=-1))
 
 
+def test_lookup_questions_are_statements_of_the_graph():
+    from explorer.thoughts.train import build_tokenizer
+
+    tok = build_tokenizer()
+    for q in generate(20, seed=6, cfg=GeneratorConfig(queries=2, lookups=4)):
+        sym = q["idx_to_symbol"]
+        said = {statement(sym, a, b) for a, b in q["edges"]}
+        looks = q["queries"][2:]
+        assert len(q["queries"]) == 6 and all(x["question"].startswith("Is ") for x in q["queries"][:2])
+        for item in looks:
+            m = re.fullmatch(r"What is (every )?(\w+)\?", item["question"])
+            assert m and item["answer"] in said
+            assert item["answer"].startswith("Every " + m.group(2) if m.group(1) else m.group(2) + " is a")
+            assert tok.unk_token_id not in tok(item["question"] + " " + item["answer"])["input_ids"]  # all known words
+
+
 def test_config_is_checked():
     with pytest.raises(InputError, match="min_nodes"):
         generate(1, cfg=GeneratorConfig(min_nodes=30, max_nodes=20))

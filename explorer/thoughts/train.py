@@ -35,6 +35,7 @@ from .engine import BOT, EOT, LATENT
 STATE_FORMAT = "latent-explorer.coconut-trainer/1"
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 _WORDS = ("Every", "is", "a", "Is", "or", "###")
+_LATE_WORDS = ("What", "every")  # lookup questions (prosqa.generate.lookup_queries); last, so older ids stay put
 _SPLIT = r" ?[A-Za-z]+| ?#+| ?[^A-Za-z#\s]|\n| "
 
 
@@ -51,7 +52,7 @@ def build_tokenizer(names: Sequence[str] | None = None):
 
     from ..tasks.prosqa.generate import CONCEPTS, PERSONS
 
-    words = list(_WORDS) + list(names if names is not None else (*PERSONS, *CONCEPTS))
+    words = list(_WORDS) + list(names if names is not None else (*PERSONS, *CONCEPTS)) + list(_LATE_WORDS)
     pieces = [PAD, UNK, EOS, "\n", ".", "?", ",", " "]
     for w in words:
         pieces += [w, " " + w]

@@ -12,7 +12,8 @@ With ``queries=k`` a problem also carries ``queries``: k more questions about th
 (:func:`reachability_queries`: any person, any concept reachable from them in 1–6 hops against one
 that is not), each with its answer. Models answering without a chain of thought get k + 1 answers
 to learn from per graph instead of one, and the 1- and 2-hop ones are an easy start; the ProsQA
-question itself and its evaluation are unchanged.
+question itself and its evaluation are unchanged. ``lookups=k`` adds k one-hop questions
+("What is Tom?" → "Tom is a terpus.", :func:`lookup_queries`) to the same list.
 
 The names come from the vocabulary of the public ProsQA validation set (:data:`PERSONS`,
 :data:`CONCEPTS`; :func:`vocabulary_from` re-reads them from such a file). That file is for
@@ -62,6 +63,7 @@ class GeneratorConfig:
     window: int = 6                  # parents are drawn mostly from the last `window` nodes (deeper graphs)
     max_tries: int = 10_000
     queries: int = 0                 # extra reachability questions per graph (see reachability_queries)
+    lookups: int = 0                 # extra one-hop "What is X?" questions per graph (see lookup_queries)
 
     def check(self) -> None:
         if not (4 <= self.min_nodes <= self.max_nodes <= 2 + len(CONCEPTS)):
@@ -72,8 +74,8 @@ class GeneratorConfig:
                              f"{self.min_hops}..{self.max_hops}.")
         if self.max_extra_persons + 2 > len(PERSONS):
             raise InputError(f"max_extra_persons can be at most {len(PERSONS) - 2}.")
-        if self.queries < 0:
-            raise InputError(f"queries must be >= 0, got {self.queries}.")
+        if self.queries < 0 or self.lookups < 0:
+            raise InputError(f"queries and lookups must be >= 0, got {self.queries} and {self.lookups}.")
 
 
 def statement(symbols: Sequence[str], a: int, b: int) -> str:
@@ -171,6 +173,8 @@ def generate_problem(rng: random.Random, cfg: GeneratorConfig = GeneratorConfig(
                    "neg_target": neg}
         if cfg.queries:
             problem["queries"] = reachability_queries(problem, rng, cfg.queries)
+        if cfg.lookups:
+            problem["queries"] = problem.get("queries", []) + lookup_queries(problem, rng, cfg.lookups)
         return problem
     raise InputError(f"no valid graph in {cfg.max_tries} tries for {hops} hops with {cfg.min_nodes}–{cfg.max_nodes} "
                      "nodes; allow more nodes or fewer hops.")
@@ -203,6 +207,21 @@ def reachability_queries(problem: dict[str, Any], rng: random.Random, k: int) ->
         a, b = (yes, no) if rng.random() < 0.5 else (no, yes)
         out.append({"question": f"Is {symbols[p]} a {symbols[a]} or {symbols[b]}?",
                     "answer": f"{symbols[p]} is a {symbols[yes]}."})
+    return out
+
+
+def lookup_queries(problem: dict[str, Any], rng: random.Random, k: int) -> list[dict[str, str]]:
+    """``k`` one-hop questions about ``problem``'s statements: "What is Tom?" → "Tom is a terpus.",
+    "What is every terpus?" → "Every terpus is a brimpus." (one of the statements, drawn at random;
+    where a node has several, any of them is right and the label is one of them). The answer names
+    one of many concepts, so it teaches finding a statement by its subject far faster than a
+    two-way choice does."""
+    symbols, edges = problem["idx_to_symbol"], problem["edges"]
+    out = []
+    for _ in range(k if edges else 0):
+        a, b = rng.choice(edges)
+        subject = symbols[a] if symbols[a][:1].isupper() else f"every {symbols[a]}"
+        out.append({"question": f"What is {subject}?", "answer": statement(symbols, a, b)})
     return out
 
 
@@ -253,9 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-hops", type=int, default=6)
     ap.add_argument("--queries", type=int, default=0,
                     help="extra reachability questions per graph, for models that answer without CoT")
+    ap.add_argument("--lookups", type=int, default=0, help="extra one-hop 'What is X?' questions per graph")
     args = ap.parse_args(argv)
     cfg = GeneratorConfig(min_nodes=args.min_nodes, max_nodes=args.max_nodes, min_hops=args.min_hops,
-                          max_hops=args.max_hops, queries=args.queries)
+                          max_hops=args.max_hops, queries=args.queries, lookups=args.lookups)
     try:
         path = write(generate(args.n, args.seed, cfg), args.out)
     except (InputError, SaveFileError) as e:

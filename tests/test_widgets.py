@@ -104,10 +104,11 @@ def test_stepper_shows_a_concept_paths_own_probe():
                   probes={"bank": TokenTable((f"sentence {i}.", "other."), (i, 9), (0.9, 0.1), "bank", "cosine")})
              for i in range(4)]
     s = ThoughtStepper(Trajectory(steps, kind="concepts"))
-    assert s.panels[0] == "bank" and s._data["panels"][0] == "bank"
+    assert s.panels == ("bank",) and s._data["panels"] == ["bank"]  # one wide panel of sentences
     assert s._data["probes"]["bank"][2]["tokens"] == ["sentence 2.", "other."]
     assert s._data["score_names"]["bank"] == "cosine" and s.tokens("bank").top == "sentence 0."
     assert ThoughtStepper(demo_trajectory(n=3, d=8)).panels == ("output", "input")
+    assert ThoughtStepper(Trajectory.from_vectors(rng.normal(0, 1, (3, 4)))).panels == ("output", "input")
 
 
 def test_lens_without_trace_has_no_map():

@@ -94,6 +94,8 @@ const LE_CSS = `
 .le-map { position: relative; border: 1px solid var(--jp-border-color2, #e3e3e3); background: var(--jp-layout-color0, #fff); }
 .le-map canvas, .le-map svg { position: absolute; left: 0; top: 0; }
 .le-bars { width: 210px; }
+.le-bars.le-bars-wide { width: 520px; }
+.le-bars-wide .le-bar-row { grid-template-columns: 340px 1fr 44px; }
 .le-bars h4 { margin: 0 0 3px 0; font-size: 11px; font-weight: 600; color: var(--jp-ui-font-color2, #555); }
 .le-bar-row { display: grid; grid-template-columns: 78px 1fr 44px; gap: 4px; align-items: center; height: 17px; }
 .le-bar-token { font-family: var(--jp-code-font-family, monospace); white-space: pre; overflow: hidden; text-overflow: ellipsis; }

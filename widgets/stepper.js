@@ -137,6 +137,8 @@ function render({ model, el }) {
     const label = (S.data.labels || [])[k] || "";
     const name = (S.data.names || [])[k] || String(k);
     const [sp0, sp1] = S.data.panels || ["output", "input"];
+    inPanel.style.display = sp1 ? "" : "none";          // one probe (a concept path's bank): one wide panel
+    outPanel.classList.toggle("le-bars-wide", !sp1);
     const top = rows(sp0, k)[0];
     pointLabel.textContent = leTok(top ? top.token : label);
     const right = x > W - 90;
@@ -149,9 +151,9 @@ function render({ model, el }) {
     current.textContent = `${name} · ${leTok(label)}`;
     const sn = S.data.score_names || {};
     outHead.textContent = `${sp0} space (${sn[sp0] || "prob"})`;
-    inHead.textContent = `${sp1} space (${sn[sp1] || "cos"})`;
+    inHead.textContent = sp1 ? `${sp1} space (${sn[sp1] || "cos"})` : "";
     leBars(outBars, rows(sp0, k), { scale: (sn[sp0] || "prob") === "prob" ? 1 : undefined, colour: "#4c78a8", empty: `no ${sp0} probe` });
-    leBars(inBars, rows(sp1, k), { colour: "#72b7b2", empty: `no ${sp1} probe` });
+    if (sp1) leBars(inBars, rows(sp1, k), { colour: "#72b7b2", empty: `no ${sp1} probe` });
     if (chartVals && chartVals.length) {
       const cx = chartX(k).toFixed(1);
       cursor.setAttribute("x1", cx); cursor.setAttribute("x2", cx);

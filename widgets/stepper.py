@@ -15,12 +15,14 @@ from ._base import MAX_CANVAS_BACKGROUND, esm, f32_bytes, finite_list, resolve_p
 PREFERRED_SCALARS = ("entropy", "delta_norm", "kl_prev", "rel_delta", "norm", "cos_prev")
 
 
-def probe_panels(trajectory: Trajectory) -> tuple[str, str]:
-    """The two probe spaces the stepper shows as bars: ``output`` and ``input`` for model
-    trajectories; otherwise the trajectory's own probes (e.g. ``bank`` for concept paths) first."""
-    own = [sp for st in trajectory for sp in st.probes]
-    order = list(dict.fromkeys([sp for sp in ("output", "input") if sp in own] + own + ["output", "input"]))
-    return order[0], order[1]
+def probe_panels(trajectory: Trajectory) -> tuple[str, ...]:
+    """The probe spaces the stepper shows as bars (at most two): ``output`` and ``input`` for model
+    trajectories; a trajectory with other probes shows its own (e.g. ``bank`` for concept paths,
+    one wide panel of sentences); one without probes keeps the two empty model panels."""
+    own = list(dict.fromkeys(sp for st in trajectory for sp in st.probes))
+    if not own:
+        return ("output", "input")
+    return tuple([sp for sp in ("output", "input") if sp in own] + [sp for sp in own if sp not in ("output", "input")])[:2]
 
 
 class ThoughtStepper(anywidget.AnyWidget):

@@ -39,3 +39,29 @@ def test_tour_runs_in_jupyterlab_and_draws(chromium_browser):
             screenshot(stepper, "tour_stepper.png")
         finally:
             page.context.close()
+
+
+def test_concept_notebook_steps_through_the_lcm_chain(chromium_browser):
+    """Workshop 04 in JupyterLab: the stepper over the Base-LCM's chain shows its bank of statements."""
+    with jupyter_lab() as lab:
+        name = lab.copy_notebook("04_concept_space.ipynb", REPO / "notebooks" / "04_concept_space.ipynb")
+        page = new_page(chromium_browser, viewport=(1400, 1100))
+        try:
+            open_and_run(page, lab, name, timeout_s=300)
+            cell = page.locator(".jp-CodeCell", has_text='ThoughtStepper(run, scalar="cosine")')
+            cell.scroll_into_view_if_needed()
+            stepper = cell.locator(".le-stepper")
+            stepper.wait_for(state="visible", timeout=30_000)
+            assert "bank space (cosine)" in stepper.locator(".le-bars-output").inner_text()
+            assert not stepper.locator(".le-bars-input").is_visible()  # no second, empty panel
+            first = stepper.locator(".le-bars-output .le-bar-token").all_text_contents()
+            assert first and first[0].replace("␣", " ").startswith("Tom is a")  # the chain starts at the person
+            stepper.focus()
+            page.keyboard.press("End")
+            last = stepper.locator(".le-bars-output .le-bar-token").all_text_contents()
+            assert last != first and last[0].replace("␣", " ").startswith("Every ")
+            assert "…" not in last[0] and stepper.locator(".le-bar-token").first.evaluate(
+                "e => e.scrollWidth <= e.clientWidth")  # whole sentences, not cut off
+            screenshot(stepper, "concept_stepper.png")
+        finally:
+            page.context.close()

@@ -413,9 +413,8 @@ def load_recurrent(path: str | Path, device: str = "auto", *, huginn: bool | Non
     :class:`RecurrentModel`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .model import HUGINN_MODEL_TYPE, load_huginn
-
     from ..models.registry import lookup
+    from .model import HUGINN_MODEL_TYPE, load_huginn
 
     spec = lookup(str(path))
     folder = spec.prepare() if spec is not None else Path(path).expanduser()

@@ -7,7 +7,6 @@ every architecture the same capture-point names (see :mod:`explorer.trace`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np

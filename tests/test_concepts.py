@@ -2,7 +2,6 @@
 the shipped sentence autoencoder and the ProsQA Base-LCM."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np

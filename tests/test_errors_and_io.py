@@ -120,8 +120,6 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_atomic_writes_get_ordinary_permissions(tmp_path):
-    import os
-
     from explorer.io import atomic_write_text
 
     old = os.umask(0o022)

@@ -8,7 +8,7 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer.arithmetic import ArithmeticResult, TokenSpace, Term, evaluate, interpolate
+from explorer.arithmetic import ArithmeticResult, TokenSpace, evaluate, interpolate
 from explorer.errors import ExplorerError, InputError
 from explorer.projection import Projection, fit_projection
 from explorer.trajectory import TokenTable, Trajectory

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import MISSING, Field, fields
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .errors import ExplorerError, InputError, SaveFileError
+from .io import atomic_dir
 
 
 def pick_device(device: str) -> torch.device:
@@ -46,24 +45,12 @@ def load_hf(src: str | Path, latest: Path) -> tuple[Any, Any]:
 def save_checkpoint(run_dir: Path, hf: Any, tokenizer: Any, *, blob: dict[str, Any], state: dict[str, Any],
                     log: dict[str, Any]) -> Path:
     """Write ``run_dir/latest`` (a new folder swapped in) and append ``log`` to ``log.jsonl``."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     latest = run_dir / "latest"
-    tmp = Path(tempfile.mkdtemp(prefix=".latest.", dir=run_dir))
-    try:
+    with atomic_dir(latest) as tmp:
         hf.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         torch.save(blob, tmp / "optimizer.pt")
         (tmp / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
-        old = run_dir / ".latest.old"
-        if old.exists():
-            shutil.rmtree(old)
-        if latest.exists():
-            os.replace(latest, old)
-        os.replace(tmp, latest)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     with open(run_dir / "log.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(log) + "\n")
     return latest
@@ -209,25 +196,11 @@ def ship_checkpoint(src: str | Path, name: str, *, description: str, provenance:
     if not (src / "config.json").is_file() or not (src / "model.safetensors").is_file():
         raise SaveFileError(f"{src} is not a checkpoint folder (config.json and model.safetensors); "
                             "pass RUN_DIR/latest of a training run.")
-    root = Path(dest_root) if dest_root is not None else SHIPPED_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    dest = root / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
-    try:
+    dest = (Path(dest_root) if dest_root is not None else SHIPPED_DIR) / name
+    with atomic_dir(dest) as tmp:
         for f in SHIP_FILES:
             if (src / f).is_file():
                 shutil.copyfile(src / f, tmp / f)
         (tmp / "provenance.json").write_text(json.dumps({"name": name, "description": description, **provenance},
                                                         indent=1) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        old = root / f".{name}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        if dest.exists():
-            os.replace(dest, old)
-        os.replace(tmp, dest)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest

@@ -130,6 +130,30 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     assert p.read_text() == "x" and (p.stat().st_mode & 0o777) == 0o644
 
 
+def test_atomic_dir_replaces_whole_folders_or_nothing(tmp_path):
+    from explorer.io import atomic_dir
+
+    dest = tmp_path / "model"
+    with atomic_dir(dest) as d:
+        (d / "a.txt").write_text("1")
+    assert (dest / "a.txt").read_text() == "1" and (dest.stat().st_mode & 0o777) == 0o777 & ~_umask_now()
+    with pytest.raises(OSError):
+        with atomic_dir(dest) as d:
+            (d / "a.txt").write_text("half")
+            raise OSError("disk full")
+    assert (dest / "a.txt").read_text() == "1"  # the old folder is untouched
+    with atomic_dir(dest) as d:
+        (d / "b.txt").write_text("2")
+    assert sorted(p.name for p in dest.iterdir()) == ["b.txt"]  # replaced whole, not merged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temp or .old folders left
+
+
+def _umask_now() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def test_trajectory_round_trip_with_probes(smol, tmp_path):
     traj = smol.annotate(smol.trace("The capital of France is").trajectory(-1), k=3)
     back = explorer.Trajectory.load(traj.save(tmp_path / "traj.safetensors"))

@@ -42,6 +42,32 @@ def load_hf(src: str | Path, latest: Path) -> tuple[Any, Any]:
                             "a folder saved by save_pretrained.") from e
 
 
+class RunTrainer:
+    """What every trainer does first: check its config and data, set threads and device, and get
+    its model — from ``run_dir/latest`` when resuming, else from ``base`` (a curriculum stage),
+    else from ``build()``."""
+
+    def _open(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: Any, *,
+              base: str | Path | None, eval_data: Sequence[dict[str, Any]] | None, eval_limit: int,
+              progress: bool, build: Callable[[], tuple[Any, Any]]) -> bool:
+        """Set the run's attributes and ``hf``/``tokenizer``; returns whether the run resumes."""
+        cfg.check()
+        if not train_data:
+            raise InputError("no training problems; generate some with explorer.tasks.prosqa.generate().")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.latest = self.run_dir / "latest"
+        self.data = list(train_data)
+        self.eval_data, self.eval_limit, self.progress = eval_data, eval_limit, progress
+        self.device = pick_device(cfg.device)
+        resume = (self.latest / "trainer_state.json").is_file()
+        src = self.latest if resume else base
+        self.hf, self.tokenizer = load_hf(src, self.latest) if src is not None else build()
+        return resume
+
+
 def save_checkpoint(run_dir: Path, hf: Any, tokenizer: Any, *, blob: dict[str, Any], state: dict[str, Any],
                     log: dict[str, Any]) -> Path:
     """Write ``run_dir/latest`` (a new folder swapped in) and append ``log`` to ``log.jsonl``."""

@@ -27,8 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..checkpoint import (check_same_run, config_from_dict, load_hf, pick_device, read_checkpoint, run_epochs,
-                          save_checkpoint, training_main)
+from ..checkpoint import (RunTrainer, check_same_run, config_from_dict, read_checkpoint, run_epochs, save_checkpoint,
+                          training_main)
 from ..errors import ExplorerError, InputError
 from .model import RecurrentConfig, RecurrentForCausalLM, sample_recurrence
 
@@ -122,7 +122,7 @@ class TrainState:
     elapsed_s: float = 0.0
 
 
-class Trainer:
+class Trainer(RunTrainer):
     """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists.
     ``base``: a checkpoint folder to start from instead of a new model (a curriculum stage: the
     weights only; the optimizer and step count start afresh)."""
@@ -132,26 +132,14 @@ class Trainer:
                  eval_limit: int = 50, progress: bool = True) -> None:
         from ..thoughts.train import build_tokenizer
 
-        self.cfg = cfg or TrainConfig()
-        self.cfg.check()
-        if not train_data:
-            raise InputError("no training problems; generate some with explorer.tasks.prosqa.generate().")
-        if self.cfg.threads:
-            torch.set_num_threads(self.cfg.threads)
-        self.run_dir = Path(run_dir)
-        self.latest = self.run_dir / "latest"
-        self.data = list(train_data)
-        self.eval_data, self.eval_limit, self.progress = eval_data, eval_limit, progress
-        self.device = pick_device(self.cfg.device)
-        resume = (self.latest / "trainer_state.json").is_file()
-        src = self.latest if resume else base
-        if src is not None:
-            self.hf, self.tokenizer = load_hf(src, self.latest)
-            if not resume:
-                self._check_base(Path(src))
-        else:
-            self.tokenizer = build_tokenizer()
-            self.hf = build_recurrent_model(self.tokenizer, self.cfg)
+        def build() -> tuple[Any, Any]:
+            tok = build_tokenizer()
+            return build_recurrent_model(tok, self.cfg), tok
+
+        resume = self._open(train_data, run_dir, cfg or TrainConfig(), base=base, eval_data=eval_data,
+                            eval_limit=eval_limit, progress=progress, build=build)
+        if base is not None and not resume:
+            self._check_base(Path(base))
         self.hf.to(self.device)
         self.examples = [encode_problem(self.tokenizer, p) for p in self.data]
         too_long = max(len(i) for i, _ in self.examples)

@@ -27,8 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..checkpoint import (check_same_run, config_from_dict, load_hf, pick_device, read_checkpoint, run_epochs,
-                          save_checkpoint, training_main)
+from ..checkpoint import (RunTrainer, check_same_run, config_from_dict, read_checkpoint, run_epochs, save_checkpoint,
+                          training_main)
 from ..errors import ExplorerError, InputError
 from .engine import BOT, EOT, LATENT
 
@@ -250,7 +250,7 @@ class TrainState:
     elapsed_s: float = 0.0
 
 
-class Trainer:
+class Trainer(RunTrainer):
     """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists.
 
     ``base``: a checkpoint folder to start from (default: a new GPT-2 from :func:`build_base_model`
@@ -259,25 +259,14 @@ class Trainer:
     def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
                  base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
                  eval_limit: int = 100, progress: bool = True) -> None:
-        self.cfg = cfg or TrainConfig()
-        self.cfg.check()
-        if not train_data:
-            raise InputError("no training problems; generate some with explorer.tasks.prosqa.generate().")
-        if self.cfg.threads:
-            torch.set_num_threads(self.cfg.threads)
-        self.run_dir = Path(run_dir)
-        self.data = list(train_data)
-        self.eval_data, self.eval_limit, self.progress = eval_data, eval_limit, progress
-        self.device = pick_device(self.cfg.device)
-        self.latest = self.run_dir / "latest"
-        resume = (self.latest / "trainer_state.json").is_file()
-        src = self.latest if resume else base
-        if src is not None:
-            self.hf, self.tokenizer = load_hf(src, self.latest)
-        else:
-            self.tokenizer = build_tokenizer()
-            self.hf = build_base_model(self.tokenizer, n_layer=self.cfg.n_layer, n_embd=self.cfg.n_embd,
-                                       n_head=self.cfg.n_head, n_positions=self.cfg.n_positions, seed=self.cfg.seed)
+        def build() -> tuple[Any, Any]:
+            tok = build_tokenizer()
+            c = self.cfg
+            return build_base_model(tok, n_layer=c.n_layer, n_embd=c.n_embd, n_head=c.n_head,
+                                    n_positions=c.n_positions, seed=c.seed), tok
+
+        resume = self._open(train_data, run_dir, cfg or TrainConfig(), base=base, eval_data=eval_data,
+                            eval_limit=eval_limit, progress=progress, build=build)
         self.ids = add_thought_tokens(self.hf, self.tokenizer) if self.cfg.method == "coconut" else {}
         self.hf.to(self.device)
         self.tok = [tokenize_problem(self.tokenizer, p) for p in self.data]

@@ -267,6 +267,55 @@ def test_a_curriculum_stage_starts_from_a_base_run(tmp_path):
                  *[x if x != "16" else "32" for x in sizes]]) == 2  # other sizes than the base: a clear error
 
 
+def test_teacher_forced_answer_accuracy_reads_the_right_token(tok):
+    """An oracle that always predicts the next token of the sequence scores 1.0 on every kind of
+    answer; its negation scores 0."""
+    from types import SimpleNamespace
+
+    from explorer.recurrent.train import answer_accuracy, encode_problem
+    from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make
+
+    data = make(3, seed=8, cfg=GeneratorConfig(min_nodes=6, max_nodes=9, min_hops=1, max_hops=2, queries=3, lookups=2))
+    V = len(tok)
+
+    class Oracle(torch.nn.Module):
+        def __init__(self, sign: float):
+            super().__init__()
+            self.transformer = SimpleNamespace(wte=torch.nn.Embedding(V, 2))
+            self.sign = sign
+
+        def forward(self, ids, num_steps=None, generator=None):
+            seq = ids[0].tolist()
+            logits = torch.zeros(1, len(seq), V)
+            for t in range(len(seq) - 1):
+                logits[0, t, seq[t + 1]] = self.sign  # +1: the next token; -1: anything but it
+            return SimpleNamespace(logits=logits)
+
+    model = SimpleNamespace(hf=Oracle(1.0), tokenizer=tok)
+    res = answer_accuracy(model, data, iterations=(1, 2))
+    assert set(res) == {1, 2}
+    assert res[1]["n_two_way"] == 3 * (1 + 3) and res[1]["n_lookup"] == 3 * 2
+    assert res[1]["two_way"] == 1.0 and res[1]["lookup"] == 1.0 and set(res[1]["two_way_by_hops"]) <= {1, 2, 3, 4, 5, 6}
+    anti = answer_accuracy(SimpleNamespace(hf=Oracle(-1.0), tokenizer=tok), data, iterations=(1,))[1]
+    assert anti["two_way"] == 0.0 and anti["lookup"] == 0.0
+    assert encode_problem(tok, data[0])[0]  # the same encoding the trainer uses
+
+
+def test_teacher_forced_eval_from_the_command_line(model, tmp_path, capsys):
+    from explorer.recurrent.train import eval_main
+    from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make, write
+
+    model.hf.save_pretrained(tmp_path / "m")
+    model.tokenizer.save_pretrained(tmp_path / "m")
+    data = write(make(2, seed=9, cfg=GeneratorConfig(min_nodes=6, max_nodes=8, min_hops=1, max_hops=2, queries=2,
+                                                    lookups=1)), tmp_path / "d.json")
+    assert eval_main(["--model", str(tmp_path / "m"), "--data", str(data), "--teacher-forced", "--iterations", "1,2",
+                      "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["teacher_forced"]) == {"1", "2"} and out["teacher_forced"]["1"]["n_two_way"] == 6
+    assert 0.0 <= out["teacher_forced"]["2"]["lookup"] <= 1.0
+
+
 def test_encoded_problem_carries_every_answer_as_a_label(tok):
     from explorer.recurrent.train import encode_problem
     from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make

@@ -299,6 +299,55 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
     return out
 
 
+@torch.inference_mode()
+def answer_accuracy(model: Any, data: Sequence[dict[str, Any]], iterations: Sequence[int] = (1, 4, 8, 16), *,
+                    limit: int | None = None, seed: int = 0) -> dict[int, dict[str, Any]]:
+    """Teacher-forced accuracy of every answer in the training format (the ProsQA question and a
+    problem's extra ``queries``), per iteration count: one forward per problem, read at the token
+    that names each answer's concept. Two-way questions ("Is P a A or B?") count as right when the
+    right option scores higher than the other (``two_way``, and ``two_way_by_hops`` by the answer's
+    distance from P); lookups ("What is X?") when the top token is any of X's direct successors
+    (``lookup``). A quick gauge of a run long before free-running answers leave chance."""
+    from ..tasks.prosqa.generate import distances
+
+    hf, tok = model.hf, model.tokenizer
+    hf.eval()
+    items = list(data)[: limit if limit is not None else None]
+    if not items:
+        raise InputError("no problems to evaluate; pass a non-empty list.")
+    out: dict[int, dict[str, Any]] = {}
+    for r in sorted({int(x) for x in iterations}):
+        two: dict[int, list[bool]] = {}
+        look: list[bool] = []
+        for p in items:
+            ids, _ = encode_problem(tok, p)
+            x = torch.tensor([ids], device=hf.transformer.wte.weight.device)
+            logits = hf(x, num_steps=(r, 0), generator=torch.Generator().manual_seed(seed)).logits[0].float().cpu()
+            sym, edges = p["idx_to_symbol"], p["edges"]
+            ends = [i for i, t in enumerate(ids) if t == tok.eos_token_id]
+            qas = [("Is " + p["question"].rsplit(" Is ", 1)[-1], p["answer"])]
+            qas += [(q["question"], q["answer"]) for q in p.get("queries", ())]
+            for (question, _answer), end in zip(qas, ends):
+                at = end - 3  # ... " a" <concept> "." EOS: the logits at " a" name the concept
+                if question.startswith("What is "):
+                    subject = question[len("What is "):-1].removeprefix("every ")
+                    ok = {sym[b] for a, b in edges if sym[a] == subject}
+                    look.append(tok.decode([int(logits[at].argmax())]).strip() in ok)
+                    continue
+                person, options = question[len("Is "):-1].split(" a ", 1)
+                a, b = options.split(" or ")
+                right = tok.decode([ids[at + 1]]).strip()
+                wrong = b if right == a else a
+                ia, ib = (tok.convert_tokens_to_ids(" " + w) for w in (right, wrong))
+                hops = distances(len(sym), edges, sym.index(person)).get(sym.index(right), 0)
+                two.setdefault(hops, []).append(bool(logits[at, ia] > logits[at, ib]))
+        flat = [v for vs in two.values() for v in vs]
+        out[r] = {"two_way": float(np.mean(flat)) if flat else None,
+                  "two_way_by_hops": {h: float(np.mean(v)) for h, v in sorted(two.items())},
+                  "lookup": float(np.mean(look)) if look else None, "n_two_way": len(flat), "n_lookup": len(look)}
+    return out
+
+
 def _answer_token(model: Any, ids: Sequence[int]) -> int:
     """Index of the generated token that names the answer's concept (the one after " a"; the last if none)."""
     tok = model.tokenizer
@@ -328,12 +377,26 @@ def eval_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print only the JSON summary (no progress bar)")
     ap.add_argument("--out", help="also write the full result (per-problem outputs) as JSON here")
+    ap.add_argument("--teacher-forced", action="store_true",
+                    help="instead: teacher-forced accuracy of every answer in the training format (two-way by hops, "
+                         "lookups); pass --data with problems generated with --queries/--lookups")
     args = ap.parse_args(argv)
     try:
         its = [int(x) for x in args.iterations.split(",") if x.strip()]
     except ValueError:
         print(f"latent-explorer prosqa eval: --iterations must be like 1,2,4 (got {args.iterations!r})", file=sys.stderr)
         return 2
+    if args.teacher_forced:
+        try:
+            tf = answer_accuracy(load_recurrent(args.model), load(args.data or VALIDATION), its, limit=args.limit,
+                                 seed=args.seed)
+        except ExplorerError as e:
+            print(f"latent-explorer prosqa eval: {type(e).__name__}: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps({"method": "recurrent", "model": str(args.model), "teacher_forced":
+                          {str(r): {k: ({str(h): x for h, x in v.items()} if isinstance(v, dict) else v)
+                                    for k, v in d.items()} for r, d in tf.items()}}))
+        return 0
     try:
         res = evaluate_iterations(load_recurrent(args.model), load(args.data or VALIDATION), its,
                                   None if args.exit == "off" else args.exit, args.threshold, max_iters=args.max_iters,

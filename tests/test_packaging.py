@@ -54,6 +54,22 @@ def test_committed_notebooks_have_no_outputs():
                     f"{path.name} has outputs: strip them (jupyter nbconvert --clear-output --inplace {path})"
 
 
+def test_workshop_notebooks_keep_their_shape():
+    """Each workshop notebook: learning goals first, 2–4 exercises checked by the package's helper
+    (every one it defines is asked in the notebook), take-aways last; the guide covers it."""
+    guide = (ROOT / "docs" / "workshop.md").read_text()
+    for path in sorted(ROOT.glob("notebooks/0[1-9]_*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        first, last = "".join(cells[0]["source"]), "".join(cells[-1]["source"])
+        assert "**Learning goals**" in first and "Take-aways" in last, path.name
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        asked = re.findall(r'ex\.check\("(\w+)"', code)
+        module = re.search(r"from explorer\.workshop\.(\w+) import", code).group(1)
+        defined = re.findall(r'Exercise\("(\w+)"', (ROOT / "explorer" / "workshop" / f"{module}.py").read_text())
+        assert 2 <= len(asked) <= 4 and sorted(asked) == sorted(defined), (path.name, asked, defined)
+        assert f"## {path.stem[:2]} ·" in guide, f"docs/workshop.md has no section for {path.stem}"
+
+
 def test_backend_never_imports_widgets():
     for path in (ROOT / "explorer").rglob("*.py"):
         src = path.read_text()

@@ -84,6 +84,7 @@ DELEGATED = {
     ("train", "recurrent"): ("explorer.recurrent.train", "train a recurrent-depth (prelude-core-coda) model"),
     ("prosqa", "generate"): ("explorer.tasks.prosqa.generate", "generate ProsQA problems (Coconut JSON)"),
     ("prosqa", "eval"): ("explorer.tasks.prosqa.evaluate", "ProsQA accuracy of a model: MODEL DATA --method ..."),
+    ("prosqa", "audit"): ("explorer.tasks.prosqa.audit", "how often surface rules pick the answer (shortcuts)"),
 }
 
 

@@ -1,0 +1,125 @@
+"""Shortcut audit of a ProsQA file: how often does a rule that never follows the graph pick the answer?
+
+A model trained without a chain of thought learns whatever predicts the answer most cheaply. If a
+surface rule ("pick the option named more often") is right in 70 % of the training problems, the
+model learns it instead of the search, and if the same rule is *wrong* in 70 % of the real
+validation set the model lands below chance there. This module measures such rules on any
+Coconut-format file so that generated data can be compared with the real set:
+
+``latent-explorer prosqa audit FILE.json [FILE.json ...] --json``
+
+For each rule: ``right``, the share of problems where the rule picks the right option among those
+where it picks one at all (ties abstain), and ``n``, how many it picks in. 0.5 means the rule tells
+nothing; far from 0.5 in either direction is a shortcut. For files with lookup questions ("What
+is Tom?"), ``lookup: most-named concept`` is the share a subject-blind guess gets right: the level a
+model's lookup accuracy must beat before it can be said to find statements by their subject.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from typing import Any, Sequence
+
+from ...errors import InputError
+from .generate import distances, load
+
+#: rule name → (what it compares, larger is the rule's pick)
+RULES: dict[str, str] = {
+    "named more often": "how many statements name the option (a leaf: its parents)",
+    "more ancestors": "how many nodes reach the option",
+    "named last": "where the option is last named in the statements",
+    "first option": "the option asked first in 'Is X a A or B?'",
+}
+#: the baseline for the lookup questions ("What is Tom?"): a guess that ignores the subject
+LOOKUP_RULE = "lookup: most-named concept"
+
+
+def _options(problem: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """(right, wrong, options in question order) of a ProsQA problem."""
+    sym = problem["idx_to_symbol"]
+    right, wrong = sym[problem["target"]], sym[problem["neg_target"]]
+    tail = problem["question"].rsplit(" Is ", 1)[-1].rstrip("?")
+    asked = tail.split(" a ", 1)[-1].split(" or ")
+    return right, wrong, asked
+
+
+def rule_scores(problem: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Per rule, (score of the right option, score of the wrong one); the rule picks the larger."""
+    sym, edges = problem["idx_to_symbol"], problem["edges"]
+    n = len(sym)
+    right, wrong, asked = _options(problem)
+    r, w = sym.index(right), sym.index(wrong)
+    named = [0] * n
+    for _a, b in edges:
+        named[b] += 1
+    reach = [distances(n, edges, u) for u in range(n)]
+    ancestors = [sum(1 for u in range(n) if u != v and v in reach[u]) for v in range(n)]
+    statements = problem["question"].rsplit(" Is ", 1)[0]
+    last = lambda name: float(statements.rfind(f" {name}."))  # noqa: E731
+    return {"named more often": (named[r], named[w]), "more ancestors": (ancestors[r], ancestors[w]),
+            "named last": (last(right), last(wrong)),
+            "first option": (float(asked[0] == right), float(asked[0] == wrong))}
+
+
+def audit(problems: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{rule: {"right": share, "n": problems it decides}}`` over ``problems`` (see the module docs)."""
+    if not problems:
+        raise InputError("no problems to audit; pass a non-empty Coconut-format list.")
+    votes: dict[str, list[bool]] = {name: [] for name in [*RULES, LOOKUP_RULE]}
+    for p in problems:
+        if not {"idx_to_symbol", "edges", "target", "neg_target"} <= set(p):
+            raise InputError("a problem lacks idx_to_symbol / edges / target / neg_target; the audit needs the "
+                             "graph (files written by `latent-explorer prosqa generate` and the real set have it).")
+        for name, (a, b) in rule_scores(p).items():
+            if a != b:
+                votes[name].append(a > b)
+        votes[LOOKUP_RULE] += _lookup_guesses(p)
+    return {name: {"right": (sum(v) / len(v)) if v else None, "n": len(v)} for name, v in votes.items()}
+
+
+def _lookup_guesses(problem: dict[str, Any]) -> list[bool]:
+    """For each lookup question of ``problem``: is the concept named most often in its statements
+    (whatever the subject) one of the right answers? What a model scores that has not learned to
+    find a statement by its subject."""
+    sym, edges = problem["idx_to_symbol"], problem["edges"]
+    named = Counter(sym[b] for _a, b in edges)
+    guess = max(sorted(named), key=named.__getitem__) if named else None
+    out = []
+    for q in problem.get("queries", ()):
+        if q["question"].startswith("What is "):
+            subject = q["question"][len("What is "):-1].removeprefix("every ")
+            out.append(guess in {sym[b] for a, b in edges if sym[a] == subject})
+    return out
+
+
+def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """A markdown table: one row per rule, one column per audited file."""
+    files = list(results)
+    rows = ["| rule | " + " | ".join(files) + " |", "|---|" + "---|" * len(files)]
+    for name in [*RULES, LOOKUP_RULE]:
+        cells = []
+        for f in files:
+            r = results[f][name]
+            cells.append("–" if r["right"] is None else f"{r['right']:.2f} (n={r['n']})")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``latent-explorer prosqa audit FILE.json [FILE.json ...] [--json]``."""
+    ap = argparse.ArgumentParser(prog="latent-explorer prosqa audit",
+                                 description="How often surface rules pick the answer in ProsQA files "
+                                             "(0.5: no shortcut).")
+    ap.add_argument("files", nargs="+", help="Coconut-format ProsQA files (generated, or the real validation set)")
+    ap.add_argument("--limit", type=int, default=None, help="audit the first N problems of each file")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
+    args = ap.parse_args(argv)
+    results = {f: audit(load(f)[: args.limit]) for f in args.files}
+    print(json.dumps(results) if args.json else table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

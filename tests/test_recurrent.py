@@ -300,6 +300,9 @@ def test_teacher_forced_answer_accuracy_reads_the_right_token(tok):
     assert res[1]["two_way"] == 1.0 and res[1]["lookup"] == 1.0 and set(res[1]["two_way_by_hops"]) <= {1, 2, 3, 4, 5, 6}
     anti = answer_accuracy(SimpleNamespace(hf=Oracle(-1.0), tokenizer=tok), data, iterations=(1,))[1]
     assert anti["two_way"] == 0.0 and anti["lookup"] == 0.0
+    from explorer.tasks.prosqa.audit import lookup_guesses
+    blind = [g for p in data for g in lookup_guesses(p)]
+    assert len(blind) == looks and res[1]["lookup_blind"] == anti["lookup_blind"] == sum(blind) / looks
     assert encode_problem(tok, data[0])[0]  # the same encoding the trainer uses
 
 

@@ -307,7 +307,11 @@ def answer_accuracy(model: Any, data: Sequence[dict[str, Any]], iterations: Sequ
     that names each answer's concept. Two-way questions ("Is P a A or B?") count as right when the
     right option scores higher than the other (``two_way``, and ``two_way_by_hops`` by the answer's
     distance from P); lookups ("What is X?") when the top token is any of X's direct successors
-    (``lookup``). A quick gauge of a run long before free-running answers leave chance."""
+    (``lookup``). A quick gauge of a run long before free-running answers leave chance.
+    ``lookup_blind`` is what a guess that ignores the subject scores on the same lookups (the
+    concept named most often; :func:`~explorer.tasks.prosqa.audit.lookup_guesses`): a run finds
+    statements by their subject only where ``lookup`` is clearly above it."""
+    from ..tasks.prosqa.audit import lookup_guesses
     from ..tasks.prosqa.generate import distances
 
     hf, tok = model.hf, model.tokenizer
@@ -315,6 +319,7 @@ def answer_accuracy(model: Any, data: Sequence[dict[str, Any]], iterations: Sequ
     items = list(data)[: limit if limit is not None else None]
     if not items:
         raise InputError("no problems to evaluate; pass a non-empty list.")
+    blind = [g for p in items for g in lookup_guesses(p)]
     out: dict[int, dict[str, Any]] = {}
     for r in sorted({int(x) for x in iterations}):
         two: dict[int, list[bool]] = {}
@@ -344,7 +349,9 @@ def answer_accuracy(model: Any, data: Sequence[dict[str, Any]], iterations: Sequ
         flat = [v for vs in two.values() for v in vs]
         out[r] = {"two_way": float(np.mean(flat)) if flat else None,
                   "two_way_by_hops": {h: float(np.mean(v)) for h, v in sorted(two.items())},
-                  "lookup": float(np.mean(look)) if look else None, "n_two_way": len(flat), "n_lookup": len(look)}
+                  "lookup": float(np.mean(look)) if look else None,
+                  "lookup_blind": float(np.mean(blind)) if blind else None,
+                  "n_two_way": len(flat), "n_lookup": len(look)}
     return out
 
 

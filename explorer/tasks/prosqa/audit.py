@@ -75,11 +75,11 @@ def audit(problems: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name, (a, b) in rule_scores(p).items():
             if a != b:
                 votes[name].append(a > b)
-        votes[LOOKUP_RULE] += _lookup_guesses(p)
+        votes[LOOKUP_RULE] += lookup_guesses(p)
     return {name: {"right": (sum(v) / len(v)) if v else None, "n": len(v)} for name, v in votes.items()}
 
 
-def _lookup_guesses(problem: dict[str, Any]) -> list[bool]:
+def lookup_guesses(problem: dict[str, Any]) -> list[bool]:
     """For each lookup question of ``problem``: is the concept named most often in its statements
     (whatever the subject) one of the right answers? What a model scores that has not learned to
     find a statement by its subject."""

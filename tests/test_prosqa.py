@@ -161,7 +161,10 @@ def test_audit_counts_each_rule_on_a_hand_made_graph(capsys):
     result = audit([p])
     assert result["named more often"] == {"right": 0.0, "n": 1}
     assert result["more ancestors"] == {"right": None, "n": 0}           # a tie abstains
-    assert result["lookup: most-named concept"] == {"right": 0.5, "n": 2}  # d: right for Rex, not for Tom
+    # after a person: a, c, d once each → "a" (first of the tie): right for Tom, not for Rex
+    assert result["lookup: most-named concept"] == {"right": 0.5, "n": 2}
+    p["queries"][1] = {"question": "What is every c?", "answer": "Every c is a d."}       # after a concept: b, d → b
+    assert audit([p])["lookup: most-named concept"] == {"right": 0.0, "n": 2}
     with pytest.raises(InputError, match="graph"):
         audit([{"question": "q", "answer": "a", "steps": []}])
     # the real validation set: the option named more often is the wrong one about 3 times in 4

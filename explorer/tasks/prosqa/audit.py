@@ -11,7 +11,7 @@ Coconut-format file so that generated data can be compared with the real set:
 For each rule: ``right``, the share of problems where the rule picks the right option among those
 where it picks one at all (ties abstain), and ``n``, how many it picks in. 0.5 means the rule tells
 nothing; far from 0.5 in either direction is a shortcut. For files with lookup questions ("What
-is Tom?"), ``lookup: most-named concept`` is the share a subject-blind guess gets right: the level a
+is Tom?"), ``lookup: most-named concept`` is the share a subject-blind guess gets right (see :func:`lookup_guesses`): the level a
 model's lookup accuracy must beat before it can be said to find statements by their subject.
 """
 from __future__ import annotations
@@ -80,17 +80,19 @@ def audit(problems: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def lookup_guesses(problem: dict[str, Any]) -> list[bool]:
-    """For each lookup question of ``problem``: is the concept named most often in its statements
-    (whatever the subject) one of the right answers? What a model scores that has not learned to
-    find a statement by its subject."""
+    """For each lookup question of ``problem``: is a guess that ignores the subject right? The guess
+    knows the question's kind: for "What is Tom?" the concept most often named after a person
+    ("X is a _"), for "What is every terpus?" the one most often named after a concept ("Every X is
+    a _"). What a model scores that has not learned to find a statement by its subject."""
     sym, edges = problem["idx_to_symbol"], problem["edges"]
-    named = Counter(sym[b] for _a, b in edges)
-    guess = max(sorted(named), key=named.__getitem__) if named else None
+    named = {kind: Counter(sym[b] for a, b in edges if sym[a][:1].isupper() == kind) for kind in (True, False)}
+    guess = {kind: max(sorted(c), key=c.__getitem__) if c else None for kind, c in named.items()}
     out = []
     for q in problem.get("queries", ()):
         if q["question"].startswith("What is "):
             subject = q["question"][len("What is "):-1].removeprefix("every ")
-            out.append(guess in {sym[b] for a, b in edges if sym[a] == subject})
+            right = {sym[b] for a, b in edges if sym[a] == subject}
+            out.append(guess[subject[:1].isupper()] in right)
     return out
 
 

@@ -309,8 +309,9 @@ def answer_accuracy(model: Any, data: Sequence[dict[str, Any]], iterations: Sequ
     distance from P); lookups ("What is X?") when the top token is any of X's direct successors
     (``lookup``). A quick gauge of a run long before free-running answers leave chance.
     ``lookup_blind`` is what a guess that ignores the subject scores on the same lookups (the
-    concept named most often; :func:`~explorer.tasks.prosqa.audit.lookup_guesses`): a run finds
-    statements by their subject only where ``lookup`` is clearly above it."""
+    concept most often named after a person, or after a concept, by the question's kind;
+    :func:`~explorer.tasks.prosqa.audit.lookup_guesses`): a run finds statements by their subject
+    only where ``lookup`` is clearly above it."""
     from ..tasks.prosqa.audit import lookup_guesses
     from ..tasks.prosqa.generate import distances
 

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 from ...errors import InputError
 from .generate import distances, load
 
-#: rule name → (what it compares, larger is the rule's pick)
+#: rule name → what it compares (the rule picks the option with the larger value)
 RULES: dict[str, str] = {
     "named more often": "how many statements name the option (a leaf: its parents)",
     "more ancestors": "how many nodes reach the option",

@@ -65,8 +65,7 @@ def build(model: str, d: int, heads: int, prelude: int, iterations: int, block: 
     return RecurrentForCausalLM(RecurrentConfig(n_embd=d, n_heads=heads, intermediate_size=2 * d, vocab_size=vocab,
                                                 block_size=block, n_layers_in_prelude=prelude,
                                                 mean_recurrence=iterations, mean_backprop_depth=max(1, iterations // 2),
-                                                pad_token_id=0,
-                                                eos_token_id=2, bos_token_id=2))
+                                                pad_token_id=0, eos_token_id=2, bos_token_id=2))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from collections import Counter
 from typing import Any, Sequence
 
 from ...errors import InputError
-from .generate import distances, load
+from .generate import distances, load, parent_counts
 
 #: rule name → what it compares (the rule picks the option with the larger value)
 RULES: dict[str, str] = {
@@ -51,9 +51,7 @@ def rule_scores(problem: dict[str, Any]) -> dict[str, tuple[float, float]]:
     n = len(sym)
     right, wrong, asked = _options(problem)
     r, w = sym.index(right), sym.index(wrong)
-    named = [0] * n
-    for _a, b in edges:
-        named[b] += 1
+    named = parent_counts(n, edges)  # a leaf is named once per parent
     reach = [distances(n, edges, u) for u in range(n)]
     ancestors = [sum(1 for u in range(n) if u != v and v in reach[u]) for v in range(n)]
     statements = problem["question"].rsplit(" Is ", 1)[0]

@@ -54,7 +54,8 @@ def make_batch(g: torch.Generator, batch: int, pairs: int, gap: int) -> tuple[to
     return ids, labels
 
 
-def build(model: str, d: int, heads: int, prelude: int, iterations: int, block: int, vocab: int) -> torch.nn.Module:
+def build(model: str, d: int, heads: int, prelude: int, iterations: int, block: int, vocab: int,
+          rope_base: float = 50_000.0) -> torch.nn.Module:
     if model == "gpt2":
         from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -63,7 +64,7 @@ def build(model: str, d: int, heads: int, prelude: int, iterations: int, block: 
     from explorer.recurrent.model import RecurrentConfig, RecurrentForCausalLM
 
     return RecurrentForCausalLM(RecurrentConfig(n_embd=d, n_heads=heads, intermediate_size=2 * d, vocab_size=vocab,
-                                                block_size=block, n_layers_in_prelude=prelude,
+                                                block_size=block, n_layers_in_prelude=prelude, rope_base=rope_base,
                                                 mean_recurrence=iterations, mean_backprop_depth=max(1, iterations // 2),
                                                 pad_token_id=0, eos_token_id=2, bos_token_id=2))
 
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-heads", type=int, default=4)
     ap.add_argument("--prelude", type=int, default=1, help="prelude layers (recurrent)")
     ap.add_argument("--iterations", type=int, default=4, help="core iterations in training and evaluation")
+    ap.add_argument("--rope-base", type=float, default=50_000.0, help="rotary base (recurrent; Huginn's: 50,000)")
+    ap.add_argument("--mix-gap0", type=float, default=0.0,
+                    help="share of training batches drawn at gap 0 (a curriculum: the adjacent lookup is learned first)")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -92,14 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     block = (args.pairs + QUERIES) * (args.gap + 3)
-    model = build(args.model, args.n_embd, args.n_heads, args.prelude, args.iterations, block, FIRST + SYMBOLS)
+    model = build(args.model, args.n_embd, args.n_heads, args.prelude, args.iterations, block, FIRST + SYMBOLS,
+                  args.rope_base)
     evaluate = {} if args.model == "gpt2" else {"num_steps": args.iterations}
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
     train_g = torch.Generator().manual_seed(args.seed + 1)
     held_out = make_batch(torch.Generator().manual_seed(10_000 + args.seed), 256, args.pairs, args.gap)
     rows, t0 = [], time.perf_counter()
     for step in tqdm(range(1, args.steps + 1), desc=f"{args.model} gap {args.gap}"):
-        ids, labels = make_batch(train_g, args.batch_size, args.pairs, args.gap)
+        gap = 0 if float(torch.rand((), generator=train_g)) < args.mix_gap0 else args.gap
+        ids, labels = make_batch(train_g, args.batch_size, args.pairs, gap)
         model.train()
         loss = model(ids, labels=labels).loss
         loss.backward()
@@ -116,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python benchmarks/retrieval.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     text = "\n".join([
         f"## {args.model}, gap {args.gap}, d={args.n_embd}, {args.n_heads} heads"
-        + (f", prelude {args.prelude}, {args.iterations} iterations" if args.model == "recurrent" else ""),
+        + (f", prelude {args.prelude}, {args.iterations} iterations, rope base {args.rope_base:g}"
+           if args.model == "recurrent" else "") + (f", {args.mix_gap0:.0%} of batches at gap 0" if args.mix_gap0 else ""),
         "", f"`{cmd}` ({_dt.date.today()}, {args.threads} thread(s); chance ≈ {1 / args.pairs:.2f})", "",
         "| step | train loss | held-out accuracy | s |", "|---:|---:|---:|---:|",
         *(f"| {s} | {lo:.3f} | {a:.3f} | {t:.0f} |" for s, lo, a, t in rows), "", ""])

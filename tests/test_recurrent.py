@@ -402,3 +402,33 @@ def test_load_huginn_from_a_huginn_shaped_folder(tmp_path):
     (tmp_path / "model-00002-of-00002.safetensors").unlink()
     with pytest.raises(Exception, match="missing"):
         load_huginn(tmp_path)
+
+
+def test_hops_benchmark_queries_follow_the_chain():
+    """benchmarks/hops.py: every answer is the symbol h facts on from the query's start, h named by its marker,
+    and only answers carry labels."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    spec = importlib.util.spec_from_file_location("hops_benchmark", root / "hops.py")
+    hops_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hops_mod)
+    pairs = 6
+    ids, labels, hops = hops_mod.make_batch(torch.Generator().manual_seed(0), 32, pairs, 4)
+    assert ids.shape == labels.shape == (32, 3 * (pairs + hops_mod.QUERIES))
+    assert set(hops.unique().tolist()) == {1, 2, 3, 4}
+    for b in range(32):
+        facts = ids[b, :3 * pairs].reshape(pairs, 3)
+        assert (facts[:, 2] == hops_mod.SEP).all()
+        nxt = {int(k): int(v) for k, v, _ in facts}
+        assert len(nxt) == pairs
+        for j in range(hops_mod.QUERIES):
+            mark, start, answer = ids[b, 3 * pairs + 3 * j: 3 * pairs + 3 * j + 3].tolist()
+            assert mark - hops_mod.MARK == hops[b, j]
+            s = start
+            for _ in range(int(hops[b, j])):
+                s = nxt[s]
+            assert s == answer
+        labelled = (labels[b] != -100).nonzero().flatten().tolist()
+        assert labelled == [3 * pairs + 3 * j + 2 for j in range(hops_mod.QUERIES)]

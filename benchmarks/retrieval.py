@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     held_out = make_batch(torch.Generator().manual_seed(10_000 + args.seed), 256, args.pairs, args.gap)
     rows, t0 = [], time.perf_counter()
     for step in tqdm(range(1, args.steps + 1), desc=f"{args.model} gap {args.gap}"):
-        gap = 0 if float(torch.rand((), generator=train_g)) < args.mix_gap0 else args.gap
+        # draw only when mixing, so runs without --mix-gap0 see the same batches as before the flag
+        gap = 0 if args.mix_gap0 and float(torch.rand((), generator=train_g)) < args.mix_gap0 else args.gap
         ids, labels = make_batch(train_g, args.batch_size, args.pairs, gap)
         model.train()
         loss = model(ids, labels=labels).loss

@@ -29,7 +29,7 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from retrieval import FIRST, SYMBOLS, build  # noqa: E402
+from retrieval import FIRST, SYMBOLS, append_section, build  # noqa: E402
 
 SEP = 5                 # '.'
 MARK = 5                # query marker of h hops: MARK + h (ids 6..9), so at most 4 hops
@@ -71,8 +71,6 @@ def accuracy(model: torch.nn.Module, held_out: tuple[torch.Tensor, torch.Tensor,
 
 def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
-
-    from explorer.io import atomic_write_text
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--curriculum", default="1,2,3", help="comma-separated largest hop count of each stage (≤ 4)")
@@ -123,10 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         *(f"| 1–{mh} | {s} | {lo:.3f} | " + " | ".join(" ".join(f"{acc[r][h - 1]:.2f}" for r in EVAL_ITERS)
                                                        for h in hop_cols) + f" | {t:.0f} |"
           for mh, s, lo, acc, t in rows), "", ""])
-    print(text)
-    out = Path(args.out)
-    atomic_write_text(out, (out.read_text(encoding="utf-8") if out.exists() else
-                            "# Multi-hop: accuracy per hop count and core iterations\n\n") + text)
+    append_section(Path(args.out), "Multi-hop: accuracy per hop count and core iterations", text)
     return 0
 
 

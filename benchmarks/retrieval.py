@@ -72,8 +72,6 @@ def build(model: str, d: int, heads: int, prelude: int, iterations: int, block: 
 def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
-    from explorer.io import atomic_write_text
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="recurrent", choices=["recurrent", "gpt2"])
     ap.add_argument("--gap", type=int, default=2, choices=[0, 1, 2], help="words between a key and its value")
@@ -128,11 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         "", f"`{cmd}` ({_dt.date.today()}, {args.threads} thread(s); chance ≈ {1 / args.pairs:.2f})", "",
         "| step | train loss | held-out accuracy | s |", "|---:|---:|---:|---:|",
         *(f"| {s} | {lo:.3f} | {a:.3f} | {t:.0f} |" for s, lo, a, t in rows), "", ""])
-    print(text)
-    out = Path(args.out)
-    atomic_write_text(out, (out.read_text(encoding="utf-8") if out.exists() else
-                            "# Retrieval: steps until a small model finds a value by its key\n\n") + text)
+    append_section(Path(args.out), "Retrieval: steps until a small model finds a value by its key", text)
     return 0
+
+
+def append_section(out: Path, title: str, text: str) -> None:
+    """Print a results section and append it atomically to ``out`` (a new file starts with ``# title``)."""
+    from explorer.io import atomic_write_text
+
+    print(text)
+    atomic_write_text(out, (out.read_text(encoding="utf-8") if out.exists() else f"# {title}\n\n") + text)
 
 
 if __name__ == "__main__":

@@ -205,13 +205,14 @@ def test_recurrent_model_wrapper(model):
 
 
 # -- the trainer ---------------------------------------------------------------------------------------
-def test_checkpoint_resume_equals_uninterrupted(tmp_path):
-    from explorer.recurrent.train import TrainConfig, Trainer, evaluate_iterations
+@pytest.mark.parametrize("task", ["reach", "answer"])
+def test_checkpoint_resume_equals_uninterrupted(tmp_path, task):
+    from explorer.recurrent.train import TrainConfig, Trainer, evaluate_iterations, task_of
     from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make
 
     data = make(6, seed=3, cfg=GeneratorConfig(min_nodes=6, max_nodes=8, min_hops=1, max_hops=2))
     kw = dict(batch_size=3, save_every=2, n_embd=16, n_heads=2, intermediate_size=16, mean_recurrence=2,
-              backprop_depth=1, threads=1, warmup_steps=2)
+              backprop_depth=1, threads=1, warmup_steps=2, task=task)
     full = Trainer(data, tmp_path / "full", TrainConfig(max_steps=3, **kw), progress=False)
     full.train()
     part = Trainer(data, tmp_path / "part", TrainConfig(max_steps=2, **kw), progress=False)
@@ -226,7 +227,11 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     with pytest.raises(InputError, match="other settings"):
         Trainer(data, tmp_path / "part", TrainConfig(max_steps=3, **{**kw, "mean_recurrence": 3}), progress=False)
+    with pytest.raises(InputError, match="other settings"):
+        Trainer(data, tmp_path / "part", TrainConfig(max_steps=3, **{**kw, "seed": 1}), progress=False)
     model = RecurrentModel(resumed.hf.eval(), resumed.tokenizer)
+    assert task_of(model) == task  # saved in the checkpoint's config: evaluation reads it
+    assert task_of(RecurrentForCausalLM.from_pretrained(tmp_path / "part" / "latest")) == task
     res = evaluate_iterations(model, data[:2], iterations=(1, 2), exit="latent-diff", threshold=0.5, max_new_tokens=3)
     assert set(res["accuracy"]) == {1, 2} and res["n"] == 2
     assert 1 <= res["adaptive"]["mean_iterations"] <= 2 and set(res["adaptive"]["mean_iterations_by_hops"]) <= {1, 2}
@@ -265,6 +270,8 @@ def test_a_curriculum_stage_starts_from_a_base_run(tmp_path):
     assert all(close) and not all(torch.equal(w0[k], w1[k]) for k in w0)
     assert main([str(tmp_path / "c"), "--train", str(hard), "--max-steps", "1", "--base", str(tmp_path / "a" / "latest"),
                  *[x if x != "16" else "32" for x in sizes]]) == 2  # other sizes than the base: a clear error
+    assert main([str(tmp_path / "d"), "--train", str(hard), "--max-steps", "1", "--base", str(tmp_path / "a" / "latest"),
+                 "--task", "answer", *sizes]) == 2  # another task than the base's: a clear error
 
 
 def test_teacher_forced_answer_accuracy_reads_the_right_token(tok):
@@ -432,3 +439,111 @@ def test_hops_benchmark_queries_follow_the_chain():
             assert s == answer
         labelled = (labels[b] != -100).nonzero().flatten().tolist()
         assert labelled == [3 * pairs + 3 * j + 2 for j in range(hops_mod.QUERIES)]
+
+
+# -- the compact "reach" task ------------------------------------------------------------------------
+HAND = {"question": "Tom is a wumpus. Every wumpus is a yumpus. Every yumpus is a gorpus. Bob is a rempus. "
+                    "Every wumpus is a felpus. Is Tom a gorpus or rempus?",
+        "answer": "Tom is a gorpus.", "steps": ["Tom is a wumpus.", "Every wumpus is a yumpus.", "Every yumpus is a gorpus."],
+        "idx_to_symbol": ["Tom", "Bob", "wumpus", "yumpus", "gorpus", "rempus", "felpus"],
+        "edges": [[0, 2], [2, 3], [3, 4], [1, 5], [2, 6]], "root": 0, "target": 4, "neg_target": 5}
+
+
+def test_compact_form_of_a_hand_made_problem():
+    from explorer.tasks.prosqa import VALIDATION
+    from explorer.tasks.prosqa.compact import compact_prompt, options, reach_sets, statements
+    from explorer.tasks.prosqa.generate import load
+
+    assert statements(HAND) == [(0, 2), (2, 3), (3, 4), (1, 5), (2, 6)]
+    assert compact_prompt(HAND) == " Tom wumpus. wumpus yumpus. yumpus gorpus. Bob rempus. wumpus felpus. Is Tom"
+    assert compact_prompt(HAND, "Bob").endswith("felpus. Is Bob")
+    assert reach_sets(HAND) == {0: {2: 1, 3: 2, 6: 2, 4: 3}, 1: {5: 1}, 2: {3: 1, 6: 1, 4: 2}, 3: {4: 1}}
+    assert reach_sets(HAND, 1)[0] == {2: 1}
+    assert options(HAND) == ("gorpus", "rempus")
+    with pytest.raises(InputError, match="do not match"):
+        statements({**HAND, "edges": HAND["edges"][:-1]})
+    real = load(VALIDATION)  # every real problem reads the same way, its answer reachable and the other option not
+    for p in real:
+        sets = reach_sets(p)
+        assert len(statements(p)) == len(p["edges"])
+        assert p["target"] in sets[p["root"]] and p["neg_target"] not in sets[p["root"]]
+
+
+def test_reach_examples_put_the_answer_set_at_each_question(tok):
+    import random
+
+    from explorer.recurrent.train import collate_reach, encode_reach, reach_loss
+
+    ids, qs = encode_reach(tok, HAND, random.Random(0), queries=5)
+    again, _ = encode_reach(tok, HAND, random.Random(0), queries=5)
+    other, _ = encode_reach(tok, HAND, random.Random(1), queries=5)
+    assert ids == again and ids != other  # seeded: statement order and questions
+    text = tok.decode(ids)
+    assert text.count(" Is ") == 5 and text.count(".") == 5 and "Every" not in text
+    graph = text[: text.index(" Is ")]
+    assert sorted(graph.strip().rstrip(".").split(". ")) == sorted(
+        ["Tom wumpus", "wumpus yumpus", "yumpus gorpus", "Bob rempus", "wumpus felpus"])
+    want = {"Tom": {"wumpus", "yumpus", "gorpus", "felpus"}, "Bob": {"rempus"}, "wumpus": {"yumpus", "gorpus", "felpus"},
+            "yumpus": {"gorpus"}}
+    for pos, reached in qs:
+        subject = tok.decode([ids[pos]]).strip()
+        assert tok.decode([ids[pos - 1]]) == " Is"
+        assert {tok.decode([i]).strip() for i in reached} == want[subject]
+    _, one_hop = encode_reach(tok, HAND, random.Random(0), queries=5, max_hops=1)
+    assert all(len(r) <= 2 for _, r in one_hop)
+    batch = collate_reach([(ids, qs), (ids[:10], [])], tok.pad_token_id, len(tok))
+    assert batch["input_ids"].shape == (2, len(ids)) and batch["positions"].shape == (5, 2)
+    assert torch.allclose(batch["target"].sum(-1), torch.ones(5))
+    perfect = torch.full((2, len(ids), len(tok)), -30.0)
+    for (b, p), t in zip(batch["positions"].tolist(), batch["target"]):
+        perfect[b, p, t > 0] = 0.0
+    uniform = torch.zeros(2, len(ids), len(tok))
+    best = -(batch["target"] * batch["target"].clamp_min(1e-30).log()).sum(-1).mean()  # the targets' entropy
+    assert torch.isclose(reach_loss(perfect, batch["positions"], batch["target"]), best, atol=1e-4)
+    assert reach_loss(uniform, batch["positions"], batch["target"]) > best + 1
+
+
+def test_reach_evaluation_reads_the_options_after_the_question(tok):
+    """The fixed-iteration logits are the engine's (same initial states), and an answer is the
+    option scored higher there."""
+    from explorer.recurrent.engine import initial_states, next_token_adaptive
+    from explorer.recurrent.train import evaluate_iterations, name_token_ids, reach_logits
+    from explorer.tasks.prosqa.compact import compact_prompt
+
+    hf = build_model(tiny_config(vocab_size=len(tok), prosqa_task="reach"), seed=1).eval()
+    m = RecurrentModel(hf, tok)
+    swapped = {**HAND, "target": 5, "neg_target": 4}  # the other option called right
+    lg = reach_logits(m, [HAND, swapped], (1, 3), seed=2)
+    ids = torch.tensor([tok(compact_prompt(HAND), add_special_tokens=False)["input_ids"]])
+    for r in (1, 3):
+        want, used, _ = next_token_adaptive(hf, ids, initial_states(hf, ids.shape[1], 2), "none", 0.0, r)
+        torch.testing.assert_close(lg[r][0], want.float(), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(lg[r][1], want.float(), atol=1e-4, rtol=1e-4)  # same prompt
+    res = evaluate_iterations(m, [HAND, swapped], iterations=(1, 3), exit="kl", seed=2)
+    a, b = name_token_ids(tok, ["gorpus", "rempus"])
+    for r in (1, 3):
+        first = "gorpus" if lg[r][0, a] > lg[r][0, b] else "rempus"
+        assert res["outputs"][str(r)] == [first, first] and res["accuracy"][r] == 0.5
+    assert res["task"] == "reach" and 1 <= res["adaptive"]["mean_iterations"] <= 3
+    assert set(res["adaptive"]["mean_iterations_by_hops"]) == {3}
+    with pytest.raises(InputError, match="no token"):
+        name_token_ids(tok, ["Zorblax"])
+
+
+def test_distance_mass_sums_node_probabilities_by_hops(tok):
+    from explorer.recurrent.report import distance_figure
+    from explorer.recurrent.train import distance_mass, name_token_ids, reach_logits
+
+    m = RecurrentModel(build_model(tiny_config(vocab_size=len(tok), prosqa_task="reach"), seed=1).eval(), tok)
+    dm = distance_mass(m, [HAND, HAND], max_iters=3, seed=2)
+    assert dm["iterations"] == [1, 2, 3] and dm["n"] == 2 and list(dm["mass"]) == ["1", "2", "3", "unreachable"]
+    lg = reach_logits(m, [HAND], (1, 3), seed=2)
+    ids = name_token_ids(tok, HAND["idx_to_symbol"])  # Tom Bob wumpus yumpus gorpus rempus felpus
+    p1, p3 = lg[1][0].softmax(-1), lg[3][0].softmax(-1)
+    assert dm["mass"]["2"][2] == pytest.approx(float(p3[ids[3]] + p3[ids[6]]), abs=1e-5)
+    assert dm["mass"]["unreachable"][0] == pytest.approx(float(p1[ids[1]] + p1[ids[5]]), abs=1e-5)
+    assert dm["mass"]["1"][0] == pytest.approx(float(p1[ids[2]]), abs=1e-5)  # the root (Tom) is left out
+    fig = distance_figure(dm)
+    assert [t.name for t in fig.data] == ["1 hop away", "2 hops away", "3 hops away", "unreachable"]
+    with pytest.raises(InputError, match="distance_mass"):
+        distance_figure({})

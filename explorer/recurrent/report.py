@@ -6,6 +6,9 @@ returns, or its JSON summary from ``latent-explorer prosqa eval --method recurre
 * :func:`hops_figure` — with adaptive exit: the iterations the answer token used (mean over
   problems) and accuracy per hop count of the reference path (do longer paths make the model
   think longer?).
+* :func:`distance_figure` — for a ``"reach"`` model, where its answer's probability sits per
+  iteration, by the nodes' hop distance from the question's person
+  (:func:`~explorer.recurrent.train.distance_mass`).
 """
 from __future__ import annotations
 
@@ -66,4 +69,22 @@ def hops_figure(result: Mapping[str, Any], title: str = "Adaptive exit: iteratio
     return fig
 
 
-__all__ = ["accuracy_figure", "hops_figure"]
+def distance_figure(mass: Mapping[str, Any], title: str = "Where the answer sits, per core iteration"):
+    """Stacked areas: the probability on nodes 1, 2, … hops from the person, and on unreachable
+    nodes, against the iteration count (``mass``: :func:`~explorer.recurrent.train.distance_mass`'s result)."""
+    import plotly.graph_objects as go
+
+    if not mass.get("mass") or not mass.get("iterations"):
+        raise InputError("pass distance_mass(model, problems)'s result (it has 'iterations' and 'mass').")
+    fig = go.Figure()
+    for group, ys in mass["mass"].items():
+        name = "unreachable" if group == "unreachable" else f"{group} hop{'s' * (group != '1')} away"
+        fig.add_trace(go.Scatter(x=list(mass["iterations"]), y=list(ys), name=name, stackgroup="mass", mode="lines",
+                                 hovertemplate=name + ", %{x} iterations: %{y:.3f}<extra></extra>"))
+    fig.update_layout(title=f"{title} (n={mass.get('n', '?')})", xaxis=dict(title="core iterations", dtick=2),
+                      yaxis=dict(title="probability on graph nodes", range=[0, 1.02]), template="plotly_white",
+                      height=380, width=620)
+    return fig
+
+
+__all__ = ["accuracy_figure", "distance_figure", "hops_figure"]

@@ -1,7 +1,19 @@
 """Training a recurrent-depth model on ProsQA with Huginn's recipe, and evaluating it per iteration count.
 
-Each problem is ``question + "\\n"`` → ``"### " + answer`` + EOS, with no chain of thought: the
-model must do the multi-hop search inside its core iterations. The loss is on the answer only.
+Two task formats (``TrainConfig.task``), both without a chain of thought, so the model must do the
+multi-hop search inside its core iterations:
+
+``"reach"`` (the default)
+    ProsQA in compact form (:mod:`explorer.tasks.prosqa.compact`): the statements as
+    ``" Tom wumpus. wumpus yumpus."`` in a fresh order every epoch, then ``queries`` questions
+    ``" Is X"`` about nodes of the graph. The loss at each question is the cross-entropy between the
+    next-token distribution and the uniform distribution over every concept X reaches (within
+    ``max_hops``, 0 = all): one answer names a whole set, a far stronger signal than a yes/no bit. A
+    ProsQA question is answered by the option that scores higher after ``" Is <root>"``.
+``"answer"``
+    ``question + "\\n"`` → ``"### " + answer`` + EOS, the loss on the answer only (the first runs
+    in docs/recurrent.md; small models stayed at chance on it).
+
 Per optimizer step the recurrence is drawn as in Huginn (:func:`~explorer.recurrent.model.sample_recurrence`:
 a Poisson count with a log-normal rate of mean ``mean_recurrence``), the first ``n`` iterations run
 without gradient and the last ``k ≤ backprop_depth`` with it (truncated backprop); the initial state
@@ -19,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +46,7 @@ from ..errors import ExplorerError, InputError
 from .model import RecurrentConfig, RecurrentForCausalLM, sample_recurrence
 
 STATE_FORMAT = "latent-explorer.recurrent-trainer/1"
+TASKS = ("reach", "answer")
 
 
 @dataclass
@@ -59,8 +73,15 @@ class TrainConfig:
     block_size: int = 512
     device: str = "auto"
     threads: int | None = None
+    task: str = "reach"          # "reach" (compact ProsQA, the answer a set) or "answer" (question → text)
+    queries: int = 8             # reach: questions per graph
+    max_hops: int = 0            # reach: teach the concepts up to this many hops away (0: all)
 
     def check(self) -> None:
+        if self.task not in TASKS:
+            raise InputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}.")
+        if self.queries < 1 or self.max_hops < 0:
+            raise InputError("queries must be >= 1 and max_hops >= 0 (0: every hop count).")
         if self.mean_recurrence < 1 or self.backprop_depth < 1:
             raise InputError("mean_recurrence and backprop_depth must be >= 1.")
         if self.batch_size < 1 or self.save_every < 1:
@@ -80,7 +101,7 @@ def build_recurrent_model(tokenizer: Any, cfg: TrainConfig) -> RecurrentForCausa
                          n_layers_in_recurrent_block=cfg.n_core, n_layers_in_coda=cfg.n_coda,
                          mean_recurrence=cfg.mean_recurrence, mean_backprop_depth=cfg.backprop_depth,
                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                         bos_token_id=tokenizer.eos_token_id)
+                         bos_token_id=tokenizer.eos_token_id, prosqa_task=cfg.task)
     torch.manual_seed(cfg.seed)
     return RecurrentForCausalLM(mc)
 
@@ -100,6 +121,73 @@ def encode_problem(tokenizer: Any, problem: dict[str, Any]) -> tuple[list[int], 
         ids += q + a
         labels += [-100] * len(q) + a
     return ids, labels
+
+
+def task_of(model: Any) -> str:
+    """The ProsQA format a recurrent model was trained on (``"answer"`` for runs from before the
+    ``task`` setting)."""
+    return str(getattr(getattr(model, "hf", model).config, "prosqa_task", "answer"))
+
+
+def name_token_ids(tokenizer: Any, names: Sequence[str]) -> list[int]:
+    """The token of each name as it appears mid-text (``" wumpus"``); an error for a name the
+    tokenizer does not know (it would read as ``<unk>``)."""
+    from ..thoughts.frontier import node_token_ids
+
+    ids = node_token_ids(tokenizer, names)
+    unk = getattr(tokenizer, "unk_token_id", None)
+    bad = [n for n, i in zip(names, ids) if unk is not None and i == unk]
+    if bad:
+        raise InputError(f"the tokenizer has no token for {', '.join(bad)}; build it with "
+                         "explorer.thoughts.train.build_tokenizer(names) over the problems' names.")
+    return ids
+
+
+def encode_reach(tokenizer: Any, problem: dict[str, Any], rng: random.Random, queries: int,
+                 max_hops: int = 0) -> tuple[list[int], list[tuple[int, list[int]]]]:
+    """(input_ids, [(position, token ids of the concepts reached)]): the compact graph in an order
+    drawn with ``rng``, then ``queries`` questions ``" Is X"`` about nodes drawn with ``rng``;
+    position is the question's last token, where the answer is read."""
+    from ..tasks.prosqa.compact import compact_graph, query, reach_sets, statements
+
+    sym = problem["idx_to_symbol"]
+    order = statements(problem)
+    rng.shuffle(order)
+    enc = lambda s: list(tokenizer(s, add_special_tokens=False)["input_ids"])  # noqa: E731
+    ids = enc(compact_graph(problem, order))
+    sets = {s: sorted(r) for s, r in reach_sets(problem, max_hops or None).items() if r}
+    subjects = sorted(sets)
+    if not subjects:
+        raise InputError("a problem has no statements; pass ProsQA problems with edges.")
+    out = []
+    for _ in range(queries):
+        s = rng.choice(subjects)
+        ids += enc(query(sym[s]))
+        out.append((len(ids) - 1, name_token_ids(tokenizer, [sym[v] for v in sets[s]])))
+    return ids, out
+
+
+def collate_reach(examples: Sequence[tuple[list[int], list[tuple[int, list[int]]]]], pad_id: int,
+                  vocab: int) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids``, ``positions`` (n_questions, 2: row, position) and ``target``
+    (n_questions, vocab): each question's uniform distribution over the concepts it reaches."""
+    T = max(len(i) for i, _ in examples)
+    ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
+    pos, target = [], []
+    for b, (i, qs) in enumerate(examples):
+        ids[b, :len(i)] = torch.tensor(i)
+        for p, reached in qs:
+            pos.append((b, p))
+            t = torch.zeros(vocab)
+            t[reached] = 1.0 / len(reached)
+            target.append(t)
+    return {"input_ids": ids, "positions": torch.tensor(pos, dtype=torch.long), "target": torch.stack(target)}
+
+
+def reach_loss(logits: torch.Tensor, positions: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy between the next-token distributions at ``positions`` and ``target``."""
+    lp = logits[positions[:, 0], positions[:, 1]].float().log_softmax(-1)
+    return -(target.to(lp.device) * lp[:, : target.shape[1]]).sum(-1).mean()
 
 
 def collate_right(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -141,8 +229,16 @@ class Trainer(RunTrainer):
         if base is not None and not resume:
             self._check_base(Path(base))
         self.hf.to(self.device)
-        self.examples = [encode_problem(self.tokenizer, p) for p in self.data]
-        too_long = max(len(i) for i, _ in self.examples)
+        if task_of(self.hf) != self.cfg.task:
+            raise InputError(f"{self.latest if resume else base} was trained on the {task_of(self.hf)!r} task, not "
+                             f"{self.cfg.task!r}; pass --task {task_of(self.hf)}, or start from a model of that task.")
+        if self.cfg.task == "reach":
+            rng = random.Random(0)
+            too_long = max(len(encode_reach(self.tokenizer, p, rng, self.cfg.queries, self.cfg.max_hops)[0])
+                           for p in self.data)
+        else:
+            self.examples = [encode_problem(self.tokenizer, p) for p in self.data]
+            too_long = max(len(i) for i, _ in self.examples)
         if too_long > self.hf.config.block_size:
             raise InputError(f"a problem has {too_long} tokens but block_size is {self.hf.config.block_size}; "
                              "raise --block-size.")
@@ -165,8 +261,14 @@ class Trainer(RunTrainer):
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.data))
         pad = int(self.tokenizer.pad_token_id)
-        return [collate_right([self.examples[int(j)] for j in order[i:i + self.cfg.batch_size]], pad)
-                for i in range(0, len(order), self.cfg.batch_size)]
+        bs = self.cfg.batch_size
+        if self.cfg.task == "reach":  # statement order and questions drawn afresh each epoch, seeded
+            rng = random.Random(self.cfg.seed * 1_000_003 + epoch)
+            ex = [encode_reach(self.tokenizer, self.data[int(j)], rng, self.cfg.queries, self.cfg.max_hops)
+                  for j in order]
+            V = self.hf.config.vocab_size
+            return [collate_reach(ex[i:i + bs], pad, V) for i in range(0, len(ex), bs)]
+        return [collate_right([self.examples[int(j)] for j in order[i:i + bs]], pad) for i in range(0, len(order), bs)]
 
     def _lr(self, step: int) -> float:
         w = self.cfg.warmup_steps
@@ -178,15 +280,19 @@ class Trainer(RunTrainer):
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.state.global_step)
         n, k = sample_recurrence(self.cfg.mean_recurrence, self.cfg.backprop_depth, gen)
         batch = {key: v.to(self.device) for key, v in batch.items()}
-        out = self.hf(batch["input_ids"], labels=batch["labels"], num_steps=(n, k), generator=gen)
+        if self.cfg.task == "reach":
+            logits = self.hf(batch["input_ids"], num_steps=(n, k), generator=gen).logits
+            loss = reach_loss(logits, batch["positions"], batch["target"])
+        else:
+            loss = self.hf(batch["input_ids"], labels=batch["labels"], num_steps=(n, k), generator=gen).loss
         for g in self.optimizer.param_groups:
             g["lr"] = self._lr(self.state.global_step)
         self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss.backward()
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.hf.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
-        return float(out.loss.detach()), n, k
+        return float(loss.detach()), n, k
 
     def train(self) -> TrainState:
         """Run (or continue); checkpoints every ``save_every`` steps and at the end. Ctrl-C saves first."""
@@ -223,8 +329,9 @@ class Trainer(RunTrainer):
 
     def _load_state(self) -> None:
         d, blob = read_checkpoint(self.latest, STATE_FORMAT, self.device)
-        check_same_run(self.latest, TrainConfig.from_dict(d["config"]), self.cfg,
-                       ("mean_recurrence", "backprop_depth", "batch_size", "seed", "n_embd", "n_core"),
+        check_same_run(self.latest, TrainConfig.from_dict({"task": "answer", **d["config"]}), self.cfg,
+                       ("mean_recurrence", "backprop_depth", "batch_size", "seed", "n_embd", "n_core", "task",
+                        "queries", "max_hops"),
                        d.get("n_train"), len(self.data))
         self.state = TrainState(**{k: d[k] for k in ("global_step", "epoch", "batch_in_epoch", "losses", "evals",
                                                       "elapsed_s")})
@@ -259,6 +366,8 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
     if not iters or iters[0] < 1:
         raise InputError(f"iterations must be whole numbers >= 1, got {list(iterations)}.")
     cap = int(max_iters or iters[-1])
+    if task_of(model) == "reach":
+        return _evaluate_reach(model, items, iters, exit, threshold, cap, seed, progress)
     runs: list[tuple[str, int]] = [("none", r) for r in iters] + ([(exit, cap)] if exit else [])
     it: Any = [(p, run) for p in items for run in runs]
     if progress:
@@ -296,6 +405,110 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
                                                          for h, ix in sorted(by.items())},
                            "accuracy_by_hops": {h: sum(ok[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
                            "outputs": outputs[runs[-1]]}
+    return out
+
+
+@torch.inference_mode()
+def reach_logits(model: Any, problems: Sequence[dict[str, Any]], iterations: Sequence[int], *, seed: int = 0,
+                 batch_size: int = 32) -> dict[int, torch.Tensor]:
+    """{r: (n, vocab) next-token logits after each problem's compact prompt ``... Is <root>``,
+    after r core iterations}; the initial states are the engine's (:func:`~explorer.recurrent.engine.initial_states`),
+    so these are the logits :func:`~explorer.recurrent.engine.iterate` shows at ``iter.r``."""
+    from ..tasks.prosqa.compact import compact_prompt
+    from .engine import initial_states
+
+    hf, tok = model.hf, model.tokenizer
+    hf.eval()
+    seqs = [list(tok(compact_prompt(p), add_special_tokens=False)["input_ids"]) for p in problems]
+    dev = hf.transformer.wte.weight.device
+    init = initial_states(hf, max(len(s) for s in seqs), seed)
+    out: dict[int, list[torch.Tensor]] = {int(r): [] for r in iterations}
+    for i in range(0, len(seqs), batch_size):
+        chunk = seqs[i:i + batch_size]
+        T = max(len(s) for s in chunk)
+        x = torch.full((len(chunk), T), int(tok.pad_token_id), dtype=torch.long, device=dev)
+        for b, s in enumerate(chunk):
+            x[b, :len(s)] = torch.tensor(s)
+        last = torch.tensor([len(s) - 1 for s in chunk], device=dev)
+        for r in out:
+            lg = hf(x, num_steps=r, input_states=init[:, :T].expand(len(chunk), -1, -1)).logits
+            out[r].append(lg[torch.arange(len(chunk), device=dev), last].float().cpu())
+    return {r: torch.cat(v) for r, v in out.items()}
+
+
+def distance_mass(model: Any, problems: Sequence[dict[str, Any]], max_iters: int = 16, *,
+                  seed: int = 0) -> dict[str, Any]:
+    """Where a ``"reach"`` model's answer sits after each core iteration: at the question's last
+    token, the next-token probability of every graph node summed by the node's shortest hop
+    distance from the root (``"1"``, ``"2"``, … and ``"unreachable"``; the root itself is left
+    out), averaged over ``problems``. Returns ``iterations`` (1..max_iters), ``mass`` ({group:
+    [mean per iteration]}) and ``n``. A model that searches one hop per iteration moves its
+    mass outwards as the iterations go on."""
+    from ..thoughts.frontier import hop_sets, node_probabilities
+
+    items = list(problems)
+    if not items or max_iters < 1:
+        raise InputError("pass at least one problem and max_iters >= 1.")
+    its = list(range(1, int(max_iters) + 1))
+    logits = reach_logits(model, items, its, seed=seed)
+    sums: dict[str, np.ndarray] = {}
+    for i, p in enumerate(items):
+        _, dist = hop_sets(p, 0)
+        ids = name_token_ids(model.tokenizer, p["idx_to_symbol"])
+        keys = [str(dist[v]) if v in dist else "unreachable" for v in range(len(ids))]
+        for j, r in enumerate(its):
+            per = node_probabilities(logits[r][i].softmax(-1).numpy(), ids)
+            for v, k in enumerate(keys):
+                if k != "0":
+                    sums.setdefault(k, np.zeros(len(its)))[j] += per[v]
+    order = sorted((k for k in sums if k != "unreachable"), key=int) + (["unreachable"] if "unreachable" in sums else [])
+    return {"iterations": its, "mass": {k: (sums[k] / len(items)).tolist() for k in order}, "n": len(items)}
+
+
+def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], exit: str | None,
+                    threshold: float | None, cap: int, seed: int, progress: bool) -> dict[str, Any]:
+    """:func:`evaluate_iterations` for a model of the ``"reach"`` task: the answer is the option
+    with the higher logit after ``... Is <root>``; iterations are those of that one position."""
+    from ..tasks.prosqa.compact import compact_prompt, options
+    from .engine import initial_states, next_token_adaptive
+    from .exits import check_criterion
+
+    tok = model.tokenizer
+    pairs = [name_token_ids(tok, options(p)) for p in items]
+    names = [options(p) for p in items]
+    logits = reach_logits(model, items, iters, seed=seed)
+    picks = {r: [names[i][0] if logits[r][i, a] > logits[r][i, b] else names[i][1] for i, (a, b) in enumerate(pairs)]
+             for r in iters}
+    out: dict[str, Any] = {"n": len(items), "iterations": iters, "task": "reach",
+                           "accuracy": {r: float(np.mean([c == n[0] for c, n in zip(picks[r], names)])) for r in iters},
+                           "outputs": {str(r): picks[r] for r in iters}}
+    if not exit:
+        return out
+    thr = check_criterion(exit, threshold)
+    hf = model.hf
+    it: Any = items
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(items, desc=f"ProsQA recurrent, exit={exit}", unit="problem")
+    ok, used, hops, chosen = [], [], [], []
+    for p, (a, b), (right, wrong) in zip(it, pairs, names):
+        ids = torch.tensor([tok(compact_prompt(p), add_special_tokens=False)["input_ids"]],
+                           device=hf.transformer.wte.weight.device)
+        lg, r, _ = next_token_adaptive(hf, ids, initial_states(hf, ids.shape[1], seed), exit, thr, cap)
+        chosen.append(right if lg[a] > lg[b] else wrong)
+        ok.append(chosen[-1] == right)
+        used.append(r)
+        hops.append(len(p.get("steps", [])))
+    by: dict[int, list[int]] = {}
+    for i, h in enumerate(hops):
+        by.setdefault(h, []).append(i)
+    per_hops = {h: float(np.mean([used[i] for i in ix])) for h, ix in sorted(by.items())}
+    out["adaptive"] = {"exit": exit, "threshold": thr, "max_iters": cap, "accuracy": float(np.mean(ok)),
+                       "mean_iterations": float(np.mean(used)), "mean_iterations_by_hops": per_hops,
+                       "answer_iterations": float(np.mean(used)), "answer_iterations_by_hops": per_hops,
+                       "accuracy_by_hops": {h: float(np.mean([ok[i] for i in ix])) for h, ix in sorted(by.items())},
+                       "outputs": chosen}
     return out
 
 

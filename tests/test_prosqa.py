@@ -171,6 +171,15 @@ def test_audit_counts_each_rule_on_a_hand_made_graph(capsys):
     assert cli(["prosqa", "audit", str(VALID), "--json"]) == 0
     real = json.loads(capsys.readouterr().out)[str(VALID)]
     assert real["named more often"]["n"] == 202 and real["named more often"]["right"] < 0.3
+    from explorer.tasks.prosqa.audit import graph_stats
+
+    assert graph_stats([p]) == {"nodes": 6, "statements": 5, "people": 2, "parents per concept": 1.25,
+                                "concepts with 3+ parents": 0.0, "answer hops": 0, "nodes the person reaches": 3,
+                                "wrong option: hops from its person": 1}
+    # the real set's graphs are denser than the generator's (docs/recurrent.md): a distribution shift
+    assert cli(["prosqa", "audit", str(VALID), "--graphs", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)[str(VALID)]
+    assert stats["statements"] > 35 and 2.4 < stats["people"] < 2.6 and stats["parents per concept"] > 1.7
 
 
 def test_config_is_checked():

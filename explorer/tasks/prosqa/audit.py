@@ -8,6 +8,8 @@ Coconut-format file so that generated data can be compared with the real set:
 
 ``latent-explorer prosqa audit FILE.json [FILE.json ...] --json``
 
+With ``--graphs`` it compares how the files' graphs are built instead (:func:`graph_stats`).
+
 For each rule: ``right``, the share of problems where the rule picks the right option among those
 where it picks one at all (ties abstain), and ``n``, how many it picks in. 0.5 means the rule tells
 nothing; far from 0.5 in either direction is a shortcut. For files with lookup questions ("What
@@ -94,6 +96,39 @@ def lookup_guesses(problem: dict[str, Any]) -> list[bool]:
     return out
 
 
+#: graph statistic → what it measures (means over a file's problems)
+GRAPH_STATS: dict[str, str] = {
+    "nodes": "people and concepts",
+    "statements": "edges",
+    "people": "parentless nodes (named with a capital)",
+    "parents per concept": "edges into each concept",
+    "concepts with 3+ parents": "their share of the concepts",
+    "answer hops": "length of the reference path",
+    "nodes the person reaches": "the question's person included",
+    "wrong option: hops from its person": "shortest path from the nearest other person",
+}
+
+
+def graph_stats(problems: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Means of :data:`GRAPH_STATS` over ``problems``: how a file's graphs are built, so that
+    generated training data can be compared with the real validation set (a model trained on
+    sparser graphs than it is tested on meets a distribution it never saw)."""
+    if not problems:
+        raise InputError("no problems to measure; pass a non-empty Coconut-format list.")
+    rows: list[list[float]] = []
+    for p in problems:
+        sym, edges = p["idx_to_symbol"], p["edges"]
+        n = len(sym)
+        people = [v for v in range(n) if sym[v][:1].isupper()]
+        parents = parent_counts(n, edges)
+        concepts = [parents[v] for v in range(n) if v not in people]
+        other = [distances(n, edges, v).get(p["neg_target"]) for v in people if v != p["root"]]
+        rows.append([n, len(edges), len(people), sum(concepts) / max(1, len(concepts)),
+                     sum(c >= 3 for c in concepts) / max(1, len(concepts)), len(p.get("steps", ())),
+                     len(distances(n, edges, p["root"])), min((d for d in other if d is not None), default=0)])
+    return {name: sum(r[i] for r in rows) / len(rows) for i, name in enumerate(GRAPH_STATS)}
+
+
 def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     """A markdown table: one row per rule, one column per audited file."""
     files = list(results)
@@ -115,7 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="+", help="Coconut-format ProsQA files (generated, or the real validation set)")
     ap.add_argument("--limit", type=int, default=None, help="audit the first N problems of each file")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
+    ap.add_argument("--graphs", action="store_true",
+                    help="instead: how the graphs are built (nodes, statements, parents per concept, ...)")
     args = ap.parse_args(argv)
+    if args.graphs:
+        stats = {f: graph_stats(load(f)[: args.limit]) for f in args.files}
+        rows = ["| statistic (mean) | " + " | ".join(stats) + " |", "|---|" + "---:|" * len(stats)]
+        rows += [f"| {name} | " + " | ".join(f"{stats[f][name]:.2f}" for f in stats) + " |" for name in GRAPH_STATS]
+        print(json.dumps(stats) if args.json else "\n".join(rows))
+        return 0
     results = {f: audit(load(f)[: args.limit]) for f in args.files}
     print(json.dumps(results) if args.json else table(results))
     return 0

@@ -282,7 +282,8 @@ def test_teacher_forced_answer_accuracy_reads_the_right_token(tok):
     from explorer.recurrent.train import answer_accuracy, encode_problem
     from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make
 
-    data = make(3, seed=8, cfg=GeneratorConfig(min_nodes=6, max_nodes=9, min_hops=1, max_hops=2, queries=3, lookups=2))
+    data = make(3, seed=8, cfg=GeneratorConfig(min_nodes=6, max_nodes=9, min_hops=1, max_hops=2, queries=3, lookups=2,
+                                               layout="sparse", max_extra_persons=3, max_parents=3))  # the answer runs' data
     V = len(tok)
 
     class Oracle(torch.nn.Module):

@@ -8,6 +8,13 @@ brimpus."). The question "Is X a A or B?" names two leaves: the ``target`` (reac
 X). ``steps`` are the statements along one shortest path from X to the target; ``answer`` is
 "X is a A.". The statements of the question are all edges, shuffled.
 
+The graphs are as dense as the validation set's (``layout="split"``, :func:`_split_graph`): the
+root's region and the other people's, each concept with 1–5 parents in the validation set's
+proportions. ``latent-explorer prosqa audit --graphs`` compares any file with the real set; the
+first generator (``layout="sparse"``, 3 people and 1.5 parents per concept against the real 2.5
+and 1.8) gave graphs with a quarter fewer statements, and a recurrent model trained on them scored
+0.65 on generated problems but 0.41 on the real ones (docs/recurrent.md).
+
 Counting names does not give the answer away: a fair draw per question decides whether the wrong
 option has more parents than the right one, as many, or fewer (:func:`uninformative_pairs`), so
 the option named more often is right about half the time. Without that draw it was right in ~80 %
@@ -65,9 +72,12 @@ class GeneratorConfig:
     min_hops: int = 3
     max_hops: int = 6
     hop_weights: tuple[tuple[int, float], ...] = tuple(HOP_WEIGHTS.items())
-    max_extra_persons: int = 3       # people besides nodes 0 and 1 (each a parentless node)
-    max_parents: int = 3             # a concept has 1..max_parents parents
+    max_extra_persons: int = 1       # people besides nodes 0 and 1 (each a parentless node)
+    max_parents: int = 5             # a concept has 1..max_parents parents
     window: int = 6                  # parents are drawn mostly from the last `window` nodes (deeper graphs)
+    layout: str = "split"            # two regions, as dense as the validation set (_split_graph); "sparse": the first generator's
+    root_share: float = 0.58         # "split": the share of concepts in the root's region
+    cross_share: float = 0.1         # "split": chance that a further parent of a root-region concept is from anywhere
     max_tries: int = 10_000
     queries: int = 0                 # extra reachability questions per graph (see reachability_queries)
     lookups: int = 0                 # extra one-hop "What is X?" questions per graph (see lookup_queries)
@@ -81,6 +91,11 @@ class GeneratorConfig:
                              f"{self.min_hops}..{self.max_hops}.")
         if self.max_extra_persons + 2 > len(PERSONS):
             raise InputError(f"max_extra_persons can be at most {len(PERSONS) - 2}.")
+        if self.layout not in ("split", "sparse") or not 0 < self.root_share < 1 or not 0 <= self.cross_share <= 1:
+            raise InputError(f"layout must be 'split' or 'sparse' (got {self.layout!r}), root_share in (0, 1) and "
+                             "cross_share in [0, 1].")
+        if self.max_parents < 1:
+            raise InputError(f"max_parents must be >= 1, got {self.max_parents}.")
         if self.queries < 0 or self.lookups < 0:
             raise InputError(f"queries and lookups must be >= 0, got {self.queries} and {self.lookups}.")
 
@@ -126,6 +141,45 @@ def _random_graph(rng: random.Random, n: int, cfg: GeneratorConfig) -> tuple[lis
     return edges, persons
 
 
+#: parents per concept in the validation set (1: 49 %, 2: 31 %, 3: 14 %, 4: 4 %, 5+: 2 %)
+PARENT_WEIGHTS: tuple[float, ...] = (0.49, 0.31, 0.14, 0.04, 0.02)
+
+
+def _split_graph(rng: random.Random, n: int, cfg: GeneratorConfig) -> tuple[list[list[int]], set[int]]:
+    """Edges (a<b) of a random DAG in two regions, as dense as the validation set's graphs: the
+    root's (node 0, and the concepts it reaches) and the others' (node 1, the other people and the
+    concepts the root does not reach). A concept of the others' region has parents only there; a
+    concept of the root's region has one parent there and may have more from either region. So
+    the root reaches exactly its region whatever the density, and every person reaches something."""
+    extra = rng.randint(0, cfg.max_extra_persons)
+    persons = {0, 1} | set(rng.sample(range(3, n - 2), min(extra, max(0, n - 5))))
+    mine = {0}
+    others = set(persons) - {0}
+    edges: list[list[int]] = []
+    weights = list(PARENT_WEIGHTS[: cfg.max_parents]) + [0.01] * max(0, cfg.max_parents - len(PARENT_WEIGHTS))
+
+    def pick(pool: list[int], taken: set[int]) -> int | None:
+        free = [u for u in pool if u not in taken]
+        recent = free[-cfg.window:]
+        return (rng.choice(recent if rng.random() < 0.8 else free)) if free else None
+
+    for v in range(2, n):
+        if v in persons:
+            continue
+        k = rng.choices(range(1, cfg.max_parents + 1), weights=weights)[0]
+        home = mine if rng.random() < cfg.root_share else others
+        region = sorted(u for u in home if u < v)
+        parents: set[int] = set()
+        for i in range(k):  # the first parent from the node's own region, the others mostly too
+            pool = region if (i == 0 or home is others or rng.random() >= cfg.cross_share) else list(range(v))
+            q = pick(pool, parents)
+            if q is not None:
+                parents.add(q)
+        home.add(v)
+        edges.extend([q, v] for q in sorted(parents))
+    return edges, persons
+
+
 def parent_counts(n: int, edges: Sequence[Sequence[int]]) -> list[int]:
     """Every node's number of parents; for a leaf, how often it is named in the statements."""
     parents = [0] * n
@@ -168,7 +222,7 @@ def generate_problem(rng: random.Random, cfg: GeneratorConfig = GeneratorConfig(
     relation = rng.choice((1, 0, -1))  # drawn once: retrying graphs must not favour the easier relation
     for _ in range(cfg.max_tries):
         n = rng.randint(cfg.min_nodes, cfg.max_nodes)
-        edges, persons = _random_graph(rng, n, cfg)
+        edges, persons = (_split_graph if cfg.layout == "split" else _random_graph)(rng, n, cfg)
         root = rng.randint(0, 1)
         other = 1 - root
         d_root, d_other = distances(n, edges, root), distances(n, edges, other)
@@ -303,9 +357,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=0,
                     help="extra reachability questions per graph, for models that answer without CoT")
     ap.add_argument("--lookups", type=int, default=0, help="extra one-hop 'What is X?' questions per graph")
+    ap.add_argument("--layout", default=GeneratorConfig.layout, choices=["split", "sparse"],
+                    help="'split' (default): graphs as dense as the validation set's; 'sparse': the first generator's "
+                         "(with --max-extra-persons 3 --max-parents 3 it reproduces files written before the change)")
+    ap.add_argument("--max-extra-persons", type=int, default=GeneratorConfig.max_extra_persons)
+    ap.add_argument("--max-parents", type=int, default=GeneratorConfig.max_parents)
     args = ap.parse_args(argv)
     cfg = GeneratorConfig(min_nodes=args.min_nodes, max_nodes=args.max_nodes, min_hops=args.min_hops,
-                          max_hops=args.max_hops, queries=args.queries, lookups=args.lookups)
+                          max_hops=args.max_hops, queries=args.queries, lookups=args.lookups, layout=args.layout,
+                          max_extra_persons=args.max_extra_persons, max_parents=args.max_parents)
     try:
         path = write(generate(args.n, args.seed, cfg), args.out)
     except (InputError, SaveFileError) as e:

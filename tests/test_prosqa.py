@@ -180,6 +180,8 @@ def test_audit_counts_each_rule_on_a_hand_made_graph(capsys):
     assert cli(["prosqa", "audit", str(VALID), "--graphs", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)[str(VALID)]
     assert stats["statements"] > 35 and 2.4 < stats["people"] < 2.6 and stats["parents per concept"] > 1.7
+    assert cli(["prosqa", "audit", "/nonexistent.json", "--graphs"]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_config_is_checked():

@@ -24,7 +24,7 @@ import sys
 from collections import Counter
 from typing import Any, Sequence
 
-from ...errors import InputError
+from ...errors import ExplorerError, InputError
 from .generate import distances, load, parent_counts
 
 #: rule name → what it compares (the rule picks the option with the larger value)
@@ -153,13 +153,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--graphs", action="store_true",
                     help="instead: how the graphs are built (nodes, statements, parents per concept, ...)")
     args = ap.parse_args(argv)
+    try:
+        if args.graphs:
+            stats = {f: graph_stats(load(f)[: args.limit]) for f in args.files}
+        else:
+            results = {f: audit(load(f)[: args.limit]) for f in args.files}
+    except ExplorerError as e:
+        print(f"latent-explorer prosqa audit: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
     if args.graphs:
-        stats = {f: graph_stats(load(f)[: args.limit]) for f in args.files}
         rows = ["| statistic (mean) | " + " | ".join(stats) + " |", "|---|" + "---:|" * len(stats)]
         rows += [f"| {name} | " + " | ".join(f"{stats[f][name]:.2f}" for f in stats) + " |" for name in GRAPH_STATS]
         print(json.dumps(stats) if args.json else "\n".join(rows))
         return 0
-    results = {f: audit(load(f)[: args.limit]) for f in args.files}
     print(json.dumps(results) if args.json else table(results))
     return 0
 

@@ -40,7 +40,7 @@ import json
 import random
 import sys
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -222,7 +222,10 @@ def generate_problem(rng: random.Random, cfg: GeneratorConfig = GeneratorConfig(
     relation = rng.choice((1, 0, -1))  # drawn once: retrying graphs must not favour the easier relation
     for _ in range(cfg.max_tries):
         n = rng.randint(cfg.min_nodes, cfg.max_nodes)
-        edges, persons = (_split_graph if cfg.layout == "split" else _random_graph)(rng, n, cfg)
+        if cfg.layout == "split":  # long answers need deep graphs: parents from a narrower window
+            edges, persons = _split_graph(rng, n, replace(cfg, window=max(2, cfg.window - max(0, hops - 4))))
+        else:
+            edges, persons = _random_graph(rng, n, cfg)
         root = rng.randint(0, 1)
         other = 1 - root
         d_root, d_other = distances(n, edges, root), distances(n, edges, other)

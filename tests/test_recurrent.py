@@ -548,3 +548,29 @@ def test_distance_mass_sums_node_probabilities_by_hops(tok):
     assert [t.name for t in fig.data] == ["1 hop away", "2 hops away", "3 hops away", "unreachable"]
     with pytest.raises(InputError, match="distance_mass"):
         distance_figure({})
+
+
+def test_the_recipe_trains_every_stage_and_ships(tmp_path):
+    """recipes/prosqa-recurrent.sh, the one command behind the shipped model, runs end to end
+    (tiny here: 12 problems and 2 steps a stage, 3 problems evaluated, shipped into tmp_path)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    runs = tmp_path / "runs"
+    env = {**os.environ, "RUNS": str(runs), "N": "12", "STEPS": "2", "LAST_STEPS": "3", "SHIP": "1",
+           "SHIP_TO": str(tmp_path / "shipped"), "EVAL_LIMIT": "3", "BIN": str(Path(sys.executable).parent)}
+    out = subprocess.run(["bash", str(root / "recipes" / "prosqa-recurrent.sh")], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for stage, steps, hops in [("s0", 2, 1), ("s1", 2, 2), ("s3", 2, 4), ("s4", 3, 0)]:
+        state = json.loads((runs / stage / "latest" / "trainer_state.json").read_text())
+        assert state["global_step"] == steps and state["config"]["max_hops"] == hops and state["config"]["task"] == "reach"
+    shipped = tmp_path / "shipped" / "prosqa-recurrent"
+    prov = json.loads((shipped / "provenance.json").read_text())
+    assert prov["command"] == "SHIP=1 bash recipes/prosqa-recurrent.sh"
+    assert prov["results"]["real validation set"]["n"] == 3 and "32" in prov["results"]["real validation set"]["accuracy"]
+    assert RecurrentForCausalLM.from_pretrained(shipped).config.prosqa_task == "reach"
+    assert not (shipped / "optimizer.pt").exists()

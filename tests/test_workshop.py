@@ -106,3 +106,31 @@ def test_thought_exercises_right_and_wrong(smol):
     top = soft.probes["output"].top
     assert ex.check("soft_top", top).correct
     assert not ex.check("soft_top", soft.probes["output"].tokens[1]) and "probes['output']" in ex.check("soft_top", "zz").message
+
+
+# -- 03 · recurrent depth ------------------------------------------------------------------------
+def test_recurrent_exercises_right_and_wrong():
+    """Checked against what the model does: a tiny random recurrent model of the reach task, on real problems."""
+    from explorer.recurrent import RecurrentModel, build_model, tiny_config
+    from explorer.recurrent.train import distance_mass, evaluate_iterations
+    from explorer.tasks.prosqa import VALIDATION, load
+    from explorer.tasks.prosqa.compact import compact_prompt
+    from explorer.thoughts.train import build_tokenizer
+    from explorer.workshop.recurrent import MAX_ITERS, N_EVAL, N_MASS, exercises as recurrent_exercises
+
+    tok = build_tokenizer()
+    model = RecurrentModel(build_model(tiny_config(vocab_size=len(tok), prosqa_task="reach"), seed=3).eval(), tok)
+    problems = load(VALIDATION)[:N_EVAL]
+    ex = recurrent_exercises(model, problems)
+    stops = model.iterate(compact_prompt(problems[0]), max_iters=32, exit="kl").iterations[-1]
+    assert ex.check("exit_iteration", stops) and ex.check("exit_iteration", str(stops))
+    assert not ex.check("exit_iteration", stops + 1) and "whole number" in ex.check("exit_iteration", "soon").message
+    acc = evaluate_iterations(model, problems, iterations=(1, MAX_ITERS), exit=None)["accuracy"]
+    rises = acc[MAX_ITERS] > acc[1] + 0.02
+    fb = ex.check("iterations_help", rises)
+    assert fb and f"{acc[1]:.2f}" in fb.message
+    assert not ex.check("iterations_help", not rises) and "True or False" in ex.check("iterations_help", "yes").message
+    m = distance_mass(model, problems[:N_MASS], MAX_ITERS)["mass"]
+    share = m["unreachable"][-1] / sum(v[-1] for v in m.values())
+    assert ex.check("unreachable_mass", share) and ex.check("unreachable_mass", round(share + 0.04, 3))
+    assert not ex.check("unreachable_mass", share + 0.2) and not ex.check("unreachable_mass", "half")

@@ -5,7 +5,8 @@
 # graphs (the first generator's sparse ones: these stages were trained before it changed), then
 # ProsQA-sized graphs as dense as the validation set's, with every hop. Every stage is seeded and resumable: run the
 # script again after an interruption and it goes on where it stopped.
-#   bash recipes/prosqa-recurrent.sh            train (RUNS=runs/prosqa-reach, THREADS=1, N=3000 problems a stage)
+#   bash recipes/prosqa-recurrent.sh            train (RUNS=runs/prosqa-reach, THREADS=1, N=3000 problems a stage,
+#                                               D=64 wide, LR=2e-3)
 #   SHIP=1 bash recipes/prosqa-recurrent.sh     then evaluate on the real validation set and ship the last
 #                                               stage as `prosqa-recurrent` (explorer/models/shipped/;
 #                                               SHIP_TO=DIR ships there instead, EVAL_LIMIT=N evaluates N problems)
@@ -16,6 +17,8 @@ THREADS=${THREADS:-1}
 STEPS=${STEPS:-2000}
 LAST_STEPS=${LAST_STEPS:-6000}
 N=${N:-3000}
+D=${D:-64}                # width; the intermediate size is 2·D
+LR=${LR:-2e-3}
 BIN=${BIN:-.venv/bin}
 export OMP_NUM_THREADS=$THREADS HF_HUB_OFFLINE=1
 SPARSE="--layout sparse --max-extra-persons 3 --max-parents 3"   # the first generator's graphs
@@ -36,7 +39,7 @@ for i in "${!STAGES[@]}"; do
   [ -f "$dir/train.json" ] || "$BIN/python" -m explorer.tasks.prosqa.generate "$dir/train.json" --n "$N" \
       --seed $((100 + i)) --min-nodes "$lo" --max-nodes "$hi" --min-hops "$hmin" --max-hops "$hmax" "${layout[@]}"
   "$BIN/latent-explorer" train recurrent "$dir" --train "$dir/train.json" "${base[@]}" --task reach \
-      --max-hops "$teach" --queries 8 --n-embd 64 --n-heads 4 --intermediate-size 128 --batch-size 16 --lr 2e-3 \
+      --max-hops "$teach" --queries 8 --n-embd "$D" --n-heads 4 --intermediate-size $((2 * D)) --batch-size 16 --lr "$LR" \
       --warmup-steps 0 --mean-recurrence 4 --backprop-depth 2 --num-epochs 1000 --max-steps "$steps" \
       --save-every 200 --threads "$THREADS"
   base=(--base "$dir/latest")
@@ -47,22 +50,23 @@ if [ "${SHIP:-0}" = 1 ]; then
   [ -n "${EVAL_LIMIT:-}" ] && limit=(--limit "$EVAL_LIMIT")
   "$BIN/latent-explorer" prosqa eval --method recurrent --model "$dir/latest" --iterations 1,2,4,8,16,32 \
       "${limit[@]}" --json > "$RUNS/eval-real.json"
-  "$BIN/python" - "$RUNS" "$dir/latest" "${SHIP_TO:-}" <<'EOF'
+  cmd="D=$D LR=$LR N=$N STEPS=$STEPS LAST_STEPS=$LAST_STEPS SHIP=1 bash recipes/prosqa-recurrent.sh"
+  "$BIN/python" - "$RUNS" "$dir/latest" "${SHIP_TO:-}" "$D" "$cmd" <<'EOF'
 import json
 import sys
 from pathlib import Path
 
 from explorer.checkpoint import ship_checkpoint
 
-runs, last, dest = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] or None
+runs, last, dest, width, command = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] or None, sys.argv[4], sys.argv[5]
 seconds = sum(json.loads((d / "latest" / "trainer_state.json").read_text())["elapsed_s"]
               for d in sorted(runs.iterdir()) if (d / "latest" / "trainer_state.json").is_file() and d.name[:1] == "s"
               and d.name[1:].isdigit())
 result = json.loads((runs / "eval-real.json").read_text())
 print(ship_checkpoint(last, "prosqa-recurrent",
-                      description="Recurrent-depth model (prelude 1, core 2 x r, coda 1; d=64) trained on ProsQA in "
+                      description=f"Recurrent-depth model (prelude 1, core 2 x r, coda 1; d={width}) trained on ProsQA in "
                                   "compact form: after ' Is <person>' it names the concepts the person reaches.",
-                      provenance={"command": "SHIP=1 bash recipes/prosqa-recurrent.sh",
+                      provenance={"command": command,
                                   "cost": f"{seconds / 60:.0f} min of training on one CPU thread",
                                   "results": {"real validation set": result}}, dest_root=dest))
 EOF

@@ -570,7 +570,8 @@ def test_the_recipe_trains_every_stage_and_ships(tmp_path):
         assert state["global_step"] == steps and state["config"]["max_hops"] == hops and state["config"]["task"] == "reach"
     shipped = tmp_path / "shipped" / "prosqa-recurrent"
     prov = json.loads((shipped / "provenance.json").read_text())
-    assert prov["command"] == "SHIP=1 bash recipes/prosqa-recurrent.sh"
+    assert prov["command"] == "D=64 LR=2e-3 N=12 STEPS=2 LAST_STEPS=3 SHIP=1 bash recipes/prosqa-recurrent.sh"
+    assert "d=64" in prov["description"]
     assert prov["results"]["real validation set"]["n"] == 3 and "32" in prov["results"]["real validation set"]["accuracy"]
     assert RecurrentForCausalLM.from_pretrained(shipped).config.prosqa_task == "reach"
     assert not (shipped / "optimizer.pt").exists()

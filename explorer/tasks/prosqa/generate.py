@@ -8,9 +8,8 @@ brimpus."). The question "Is X a A or B?" names two leaves: the ``target`` (reac
 X). ``steps`` are the statements along one shortest path from X to the target; ``answer`` is
 "X is a A.". The statements of the question are all edges, shuffled.
 
-The graphs are as dense as the validation set's (``layout="split"``, :func:`_split_graph`): the
-root's region and the other people's, each concept with 1–5 parents in the validation set's
-proportions. ``latent-explorer prosqa audit --graphs`` compares any file with the real set; the
+The graphs are as dense as the validation set's (``layout="split"``, :func:`_split_graph`): two
+regions that barely mix, each concept with 1–5 parents in the validation set's proportions. ``latent-explorer prosqa audit --graphs`` compares any file with the real set; the
 first generator (``layout="sparse"``, 3 people and 1.5 parents per concept against the real 2.5
 and 1.8) gave graphs with a quarter fewer statements, and a recurrent model trained on them scored
 0.65 on generated problems but 0.41 on the real ones (docs/recurrent.md).
@@ -146,11 +145,13 @@ PARENT_WEIGHTS: tuple[float, ...] = (0.49, 0.31, 0.14, 0.04, 0.02)
 
 
 def _split_graph(rng: random.Random, n: int, cfg: GeneratorConfig) -> tuple[list[list[int]], set[int]]:
-    """Edges (a<b) of a random DAG in two regions, as dense as the validation set's graphs: the
-    root's (node 0, and the concepts it reaches) and the others' (node 1, the other people and the
-    concepts the root does not reach). A concept of the others' region has parents only there; a
-    concept of the root's region has one parent there and may have more from either region. So
-    the root reaches exactly its region whatever the density, and every person reaches something."""
+    """Edges (a<b) of a random DAG in two regions, as dense as the validation set's graphs: node
+    0's and the others' (node 1 and the other people). A concept of the others' region has parents
+    only there; a concept of node 0's region has its first parent there and, with chance
+    ``cross_share`` each, further parents from anywhere. So node 0 reaches only its own region
+    however dense the graph, and the two regions barely mix, as in the validation set (where 5 %
+    of the statements lead from outside into the root's region). Either of nodes 0 and 1 may
+    become the root (:func:`generate_problem`)."""
     extra = rng.randint(0, cfg.max_extra_persons)
     persons = {0, 1} | set(rng.sample(range(3, n - 2), min(extra, max(0, n - 5))))
     mine = {0}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,10 @@ def test_tour_runs_in_jupyterlab_and_draws(chromium_browser):
             cell.scroll_into_view_if_needed()
             fig = cell.locator(".js-plotly-plot")
             fig.locator(".heatmaplayer").wait_for(state="attached", timeout=30_000)
-            assert " Paris" in fig.inner_text() and "layer.29" in fig.inner_text()
+            deadline = time.monotonic() + 30  # plotly writes the labels a moment after the heatmap layer
+            while not (" Paris" in (text := fig.inner_text()) and "layer.29" in text) and time.monotonic() < deadline:
+                page.wait_for_timeout(250)
+            assert " Paris" in text and "layer.29" in text
             screenshot(fig, "tour_lens.png")
             # the widgets came up: lens view, two steppers, the map (WebGL) and the concept lab
             assert page.locator(".le-lens").count() == 1

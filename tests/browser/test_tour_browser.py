@@ -69,3 +69,31 @@ def test_concept_notebook_steps_through_the_lcm_chain(chromium_browser):
             screenshot(stepper, "concept_stepper.png")
         finally:
             page.context.close()
+
+
+@pytest.mark.parametrize("notebook, widget, shot", [
+    ("01_hidden_states_and_lenses", ".le-lens", "workshop_lens.png"),
+    ("02_continuous_thoughts", ".le-stepper", "workshop_thoughts.png"),
+])
+def test_workshop_notebook_draws_its_widget(chromium_browser, notebook, widget, shot):
+    """Workshops 01 and 02 in JupyterLab: Run All, and the first widget of each comes up with the
+    model's tokens in it (the README shows these pictures)."""
+    with jupyter_lab() as lab:
+        name = lab.copy_notebook(f"{notebook}.ipynb", REPO / "notebooks" / f"{notebook}.ipynb")
+        page = new_page(chromium_browser, viewport=(1400, 1100))
+        try:
+            open_and_run(page, lab, name, timeout_s=300)
+            el = page.locator(widget).first
+            el.scroll_into_view_if_needed()
+            el.wait_for(state="visible", timeout=30_000)
+            if widget == ".le-lens":
+                assert "Paris" in el.inner_text() and "layer.29" in el.inner_text()
+            else:
+                first = el.locator(".le-bars-output .le-bar-token").all_text_contents()
+                el.focus()
+                page.keyboard.press("End")
+                last = el.locator(".le-bars-output .le-bar-token").all_text_contents()
+                assert first and last and first != last  # each thought reads as other tokens
+            screenshot(el, shot)
+        finally:
+            page.context.close()

@@ -12,7 +12,7 @@ The graphs are as dense as the validation set's (``layout="split"``, :func:`_spl
 regions that barely mix, each concept with 1–5 parents in the validation set's proportions. ``latent-explorer prosqa audit --graphs`` compares any file with the real set; the
 first generator (``layout="sparse"``, 3 people and 1.5 parents per concept against the real 2.5
 and 1.8) gave graphs with a quarter fewer statements, and a recurrent model trained on them scored
-0.65 on generated problems but 0.41 on the real ones (docs/recurrent.md).
+0.65 on generated problems but 0.45 on the real ones (docs/recurrent.md).
 
 Counting names does not give the answer away: a fair draw per question decides whether the wrong
 option has more parents than the right one, as many, or fewer (:func:`uninformative_pairs`), so

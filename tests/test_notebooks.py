@@ -56,8 +56,13 @@ def test_notebook_runs(path: Path):
         assert "' Paris'" in text and "layer.29" in text, "the tour should show the model answering Paris"
         # the pictures: a plotly figure (lens) and the widgets (lens view, stepper, map, concept lab)
         assert "application/vnd.plotly.v1+json" in _mimetypes(nb)
-        assert text.count("ThoughtStepper(") >= 2 and "LatentMap(" in text
+        assert text.count("ThoughtStepper(") >= 3 and "LatentMap(" in text
         assert "Rome is the capital of Italy." in text, "the tour should show sentence arithmetic"
+        assert "→ top token" in text and "iterations at position" in text, "the tour should step through iterations"
+    if path.stem == "03_recurrent_depth":
+        text = _text(nb)
+        assert "the last token stops after" in text and "iterations at position" in text
+        assert "application/vnd.plotly.v1+json" in _mimetypes(nb) and "no answer yet" in text
     if path.stem == "04_concept_space":
         text = _text(nb)
         assert "An insect has six legs." in text, "sentence arithmetic should land on the insect sentence"

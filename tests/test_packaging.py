@@ -91,11 +91,5 @@ def test_console_script_reports_bad_input_with_a_typed_error():
     r = subprocess.run([str(exe), "prosqa", "eval", "--method", "cot", "--limit", "1", "--json"], capture_output=True,
                        text=True)
     assert r.returncode == 2 and "prosqa-cot is not shipped yet" in r.stderr and "--model" in r.stderr
-    from explorer.models.registry import lookup
-
-    if lookup("prosqa-recurrent") is None:  # until it ships, the default model of this eval is a clear error
-        r = subprocess.run([str(exe), "prosqa", "eval", "--method", "recurrent", "--limit", "1", "--json"],
-                           capture_output=True, text=True)
-        assert r.returncode == 2 and "prosqa-recurrent is not shipped" in r.stderr and "docs/recurrent.md" in r.stderr
     r = subprocess.run([str(exe), "prosqa", "eval", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--method" in r.stdout and "--json" in r.stdout

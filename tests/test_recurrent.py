@@ -486,12 +486,15 @@ def test_reach_examples_put_the_answer_set_at_each_question(tok):
         ["Tom wumpus", "wumpus yumpus", "yumpus gorpus", "Bob rempus", "wumpus felpus"])
     want = {"Tom": {"wumpus", "yumpus", "gorpus", "felpus"}, "Bob": {"rempus"}, "wumpus": {"yumpus", "gorpus", "felpus"},
             "yumpus": {"gorpus"}}
-    for pos, reached in qs:
+    dist = {"wumpus": 1, "yumpus": 2, "gorpus": 3, "felpus": 2}  # from Tom
+    for pos, reached, hops in qs:
         subject = tok.decode([ids[pos]]).strip()
         assert tok.decode([ids[pos - 1]]) == " Is"
         assert {tok.decode([i]).strip() for i in reached} == want[subject]
+        if subject == "Tom":
+            assert {tok.decode([i]).strip(): h for i, h in zip(reached, hops)} == dist
     _, one_hop = encode_reach(tok, HAND, random.Random(0), queries=5, max_hops=1)
-    assert all(len(r) <= 2 for _, r in one_hop)
+    assert all(len(r) <= 2 and set(h) == {1} for _, r, h in one_hop)
     batch = collate_reach([(ids, qs), (ids[:10], [])], tok.pad_token_id, len(tok))
     assert batch["input_ids"].shape == (2, len(ids)) and batch["positions"].shape == (5, 2)
     assert torch.allclose(batch["target"].sum(-1), torch.ones(5))
@@ -502,6 +505,39 @@ def test_reach_examples_put_the_answer_set_at_each_question(tok):
     best = -(batch["target"] * batch["target"].clamp_min(1e-30).log()).sum(-1).mean()  # the targets' entropy
     assert torch.isclose(reach_loss(perfect, batch["positions"], batch["target"]), best, atol=1e-4)
     assert reach_loss(uniform, batch["positions"], batch["target"]) > best + 1
+
+
+def test_iteration_supervision_teaches_iteration_j_the_concepts_within_j_hops(tok):
+    """supervise="iterations": the loss after iteration j (counted from the first, gradient or
+    not) is against the concepts at most j hops away, read from the model's own forward."""
+    import random
+
+    from explorer.recurrent.train import (TrainConfig, build_recurrent_model, collate_reach, encode_reach,
+                                          iteration_loss, reach_loss, within_hops)
+
+    ids, qs = encode_reach(tok, HAND, random.Random(0), queries=12)
+    batch = collate_reach([(ids, qs)], tok.pad_token_id, len(tok))
+    tom = [i for i, (pos, _, _) in enumerate(qs) if tok.decode([ids[pos]]).strip() == "Tom"][0]
+    names = lambda t: {tok.decode([i]).strip() for i in t.nonzero().flatten().tolist()}  # noqa: E731
+    assert names(within_hops(batch["hops"], 1)[tom]) == {"wumpus"}
+    assert names(within_hops(batch["hops"], 2)[tom]) == {"wumpus", "yumpus", "felpus"}
+    assert torch.equal(within_hops(batch["hops"], 3), batch["target"])  # Tom's deepest concept is 3 hops away
+    assert torch.allclose(within_hops(batch["hops"], 2).sum(-1), torch.ones(12))
+    hf = build_recurrent_model(tok, TrainConfig(n_embd=16, n_heads=2, intermediate_size=16)).eval()
+    run = lambda n, k: iteration_loss(hf, batch, n, k, torch.Generator().manual_seed(5))  # noqa: E731
+
+    def forward(r: int, j: int) -> torch.Tensor:
+        logits = hf(batch["input_ids"], num_steps=(0, r), generator=torch.Generator().manual_seed(5)).logits
+        return reach_loss(logits, batch["positions"], within_hops(batch["hops"], j))
+
+    torch.testing.assert_close(run(0, 1), forward(1, 1))
+    torch.testing.assert_close(run(0, 2), (forward(1, 1) + forward(2, 2)) / 2)
+    torch.testing.assert_close(run(2, 1), forward(3, 3))  # iterations without gradient count too
+    assert run(0, 2).requires_grad and not forward(1, 1).isnan()
+    with pytest.raises(InputError, match="task='reach'"):
+        TrainConfig(task="answer", supervise="iterations").check()
+    with pytest.raises(InputError, match="supervise must be"):
+        TrainConfig(supervise="each").check()
 
 
 def test_reach_evaluation_reads_the_options_after_the_question(tok):
@@ -552,7 +588,8 @@ def test_distance_mass_sums_node_probabilities_by_hops(tok):
 
 def test_the_recipe_trains_every_stage_and_ships(tmp_path):
     """recipes/prosqa-recurrent.sh, the one command behind the shipped model, runs end to end
-    (tiny here: 12 problems and 2 steps a stage, 3 problems evaluated, shipped into tmp_path)."""
+    (tiny here: 12 problems and 2 steps a stage, 3 problems evaluated, shipped into tmp_path);
+    PLAN=final runs the five stages of the docs' curriculum table."""
     import os
     import subprocess
     import sys
@@ -560,18 +597,50 @@ def test_the_recipe_trains_every_stage_and_ships(tmp_path):
 
     root = Path(__file__).resolve().parent.parent
     runs = tmp_path / "runs"
-    env = {**os.environ, "RUNS": str(runs), "N": "12", "STEPS": "2", "LAST_STEPS": "3", "SHIP": "1",
+    env = {**os.environ, "RUNS": str(runs), "N": "12", "STEPS": "2", "IT_STEPS": "3", "LAST_STEPS": "3", "SHIP": "1",
            "SHIP_TO": str(tmp_path / "shipped"), "EVAL_LIMIT": "3", "BIN": str(Path(sys.executable).parent)}
-    out = subprocess.run(["bash", str(root / "recipes" / "prosqa-recurrent.sh")], env=env, capture_output=True,
-                         text=True, timeout=600)
+    recipe = lambda **kw: subprocess.run(["bash", str(root / "recipes" / "prosqa-recurrent.sh")],  # noqa: E731
+                                         env={**env, **kw}, capture_output=True, text=True, timeout=600)
+    out = recipe()
     assert out.returncode == 0, out.stderr[-3000:]
-    for stage, steps, hops in [("s0", 2, 1), ("s1", 2, 2), ("s3", 2, 4), ("s4", 3, 0)]:
-        state = json.loads((runs / stage / "latest" / "trainer_state.json").read_text())
-        assert state["global_step"] == steps and state["config"]["max_hops"] == hops and state["config"]["task"] == "reach"
+    for stage, steps, hops, supervise in [("s0", 2, 1, "final"), ("it", 3, 0, "iterations")]:
+        cfg = json.loads((runs / stage / "latest" / "trainer_state.json").read_text())
+        assert cfg["global_step"] == steps and cfg["config"]["task"] == "reach"
+        assert (cfg["config"]["max_hops"], cfg["config"]["supervise"]) == (hops, supervise)
+    assert not (runs / "s1").exists()
     shipped = tmp_path / "shipped" / "prosqa-recurrent"
     prov = json.loads((shipped / "provenance.json").read_text())
-    assert prov["command"] == "D=64 LR=2e-3 N=12 STEPS=2 LAST_STEPS=3 SHIP=1 bash recipes/prosqa-recurrent.sh"
-    assert "d=64" in prov["description"]
+    assert prov["command"] == "PLAN=iterations D=64 LR=2e-3 N=12 STEPS=2 IT_STEPS=3 SHIP=1 bash recipes/prosqa-recurrent.sh"
+    assert "d=64" in prov["description"] and "within j hops" in prov["description"]
+    assert "s0: " in prov["cost"] and "it: " in prov["cost"]
     assert prov["results"]["real validation set"]["n"] == 3 and "32" in prov["results"]["real validation set"]["accuracy"]
+    assert prov["results"]["real validation set, first 40"]["n"] == 40
     assert RecurrentForCausalLM.from_pretrained(shipped).config.prosqa_task == "reach"
     assert not (shipped / "optimizer.pt").exists()
+    out = recipe(PLAN="final", SHIP="0")
+    assert out.returncode == 0, out.stderr[-3000:]
+    for stage, steps, hops in [("s1", 2, 2), ("s3", 2, 4), ("s4", 3, 0)]:
+        cfg = json.loads((runs / stage / "latest" / "trainer_state.json").read_text())
+        assert cfg["global_step"] == steps and (cfg["config"]["max_hops"], cfg["config"]["supervise"]) == (hops, "final")
+    assert recipe(PLAN="other").returncode == 2
+
+
+def test_the_shipped_model_reproduces_its_published_numbers():
+    """`latent-explorer prosqa eval --method recurrent` on the first 40 real problems gives exactly the
+    numbers the recipe recorded when it shipped the model (provenance.json)."""
+    import contextlib
+    import io
+
+    from explorer.models.registry import SHIPPED_DIR
+    from explorer.recurrent.train import eval_main
+
+    prov = json.loads((SHIPPED_DIR / "prosqa-recurrent" / "provenance.json").read_text())
+    want = prov["results"]["real validation set, first 40"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert eval_main(["--iterations", "1,2,4,16", "--limit", "40", "--json"]) == 0
+    got = json.loads(out.getvalue())
+    assert got["n"] == 40 and got["accuracy"] == want["accuracy"]
+    assert got["adaptive"]["accuracy"] == want["adaptive"]["accuracy"]
+    assert got["adaptive"]["mean_iterations_by_hops"] == want["adaptive"]["mean_iterations_by_hops"]
+    assert "prosqa-recurrent" in prov["command"] or "recipes/prosqa-recurrent.sh" in prov["command"]

@@ -47,6 +47,7 @@ from .model import RecurrentConfig, RecurrentForCausalLM, sample_recurrence
 
 STATE_FORMAT = "latent-explorer.recurrent-trainer/1"
 TASKS = ("reach", "answer")
+SUPERVISE = ("final", "iterations")
 
 
 @dataclass
@@ -76,10 +77,16 @@ class TrainConfig:
     task: str = "reach"          # "reach" (compact ProsQA, the answer a set) or "answer" (question → text)
     queries: int = 8             # reach: questions per graph
     max_hops: int = 0            # reach: teach the concepts up to this many hops away (0: all)
+    supervise: str = "final"     # reach: "final" (the answer after the last iteration, Huginn's recipe) or
+    #                              "iterations" (every iteration with gradient, iteration j: the concepts within j hops)
 
     def check(self) -> None:
         if self.task not in TASKS:
             raise InputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}.")
+        if self.supervise not in SUPERVISE:
+            raise InputError(f"supervise must be one of {', '.join(SUPERVISE)}, got {self.supervise!r}.")
+        if self.supervise == "iterations" and self.task != "reach":
+            raise InputError("supervise='iterations' needs task='reach' (its targets are hop distances).")
         if self.queries < 1 or self.max_hops < 0:
             raise InputError("queries must be >= 1 and max_hops >= 0 (0: every hop count).")
         if self.mean_recurrence < 1 or self.backprop_depth < 1:
@@ -144,10 +151,10 @@ def name_token_ids(tokenizer: Any, names: Sequence[str]) -> list[int]:
 
 
 def encode_reach(tokenizer: Any, problem: dict[str, Any], rng: random.Random, queries: int,
-                 max_hops: int = 0) -> tuple[list[int], list[tuple[int, list[int]]]]:
-    """(input_ids, [(position, token ids of the concepts reached)]): the compact graph in an order
-    drawn with ``rng``, then ``queries`` questions ``" Is X"`` about nodes drawn with ``rng``;
-    position is the question's last token, where the answer is read."""
+                 max_hops: int = 0) -> tuple[list[int], list[tuple[int, list[int], list[int]]]]:
+    """(input_ids, [(position, token ids of the concepts reached, their hop distances)]): the
+    compact graph in an order drawn with ``rng``, then ``queries`` questions ``" Is X"`` about
+    nodes drawn with ``rng``; position is the question's last token, where the answer is read."""
     from ..tasks.prosqa.compact import compact_graph, query, reach_sets, statements
 
     sym = problem["idx_to_symbol"]
@@ -155,7 +162,7 @@ def encode_reach(tokenizer: Any, problem: dict[str, Any], rng: random.Random, qu
     rng.shuffle(order)
     enc = lambda s: list(tokenizer(s, add_special_tokens=False)["input_ids"])  # noqa: E731
     ids = enc(compact_graph(problem, order))
-    sets = {s: sorted(r) for s, r in reach_sets(problem, max_hops or None).items() if r}
+    sets = {s: sorted(r.items()) for s, r in reach_sets(problem, max_hops or None).items() if r}
     subjects = sorted(sets)
     if not subjects:
         raise InputError("a problem has no statements; pass ProsQA problems with edges.")
@@ -163,31 +170,60 @@ def encode_reach(tokenizer: Any, problem: dict[str, Any], rng: random.Random, qu
     for _ in range(queries):
         s = rng.choice(subjects)
         ids += enc(query(sym[s]))
-        out.append((len(ids) - 1, name_token_ids(tokenizer, [sym[v] for v in sets[s]])))
+        out.append((len(ids) - 1, name_token_ids(tokenizer, [sym[v] for v, _ in sets[s]]), [h for _, h in sets[s]]))
     return ids, out
 
 
-def collate_reach(examples: Sequence[tuple[list[int], list[tuple[int, list[int]]]]], pad_id: int,
+def collate_reach(examples: Sequence[tuple[list[int], list[tuple[int, list[int], list[int]]]]], pad_id: int,
                   vocab: int) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids``, ``positions`` (n_questions, 2: row, position) and ``target``
-    (n_questions, vocab): each question's uniform distribution over the concepts it reaches."""
+    """Right-padded ``input_ids``, ``positions`` (n_questions, 2: row, position), ``target``
+    (n_questions, vocab): each question's uniform distribution over the concepts it reaches, and
+    ``hops`` (n_questions, vocab): each concept's hop distance (0: not reached)."""
     T = max(len(i) for i, _ in examples)
     ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
-    pos, target = [], []
+    pos, hops = [], []
     for b, (i, qs) in enumerate(examples):
         ids[b, :len(i)] = torch.tensor(i)
-        for p, reached in qs:
+        for p, reached, dist in qs:
             pos.append((b, p))
-            t = torch.zeros(vocab)
-            t[reached] = 1.0 / len(reached)
-            target.append(t)
-    return {"input_ids": ids, "positions": torch.tensor(pos, dtype=torch.long), "target": torch.stack(target)}
+            h = torch.zeros(vocab, dtype=torch.long)
+            h[reached] = torch.tensor(dist)
+            hops.append(h)
+    hops_t = torch.stack(hops)
+    return {"input_ids": ids, "positions": torch.tensor(pos, dtype=torch.long), "target": within_hops(hops_t, None),
+            "hops": hops_t}
+
+
+def within_hops(hops: torch.Tensor, j: int | None) -> torch.Tensor:
+    """The uniform distribution over the concepts at most ``j`` hops away (``None``: every one reached)."""
+    m = (hops > 0) if j is None else (hops > 0) & (hops <= j)
+    m = m.float()
+    return m / m.sum(-1, keepdim=True).clamp_min(1.0)
 
 
 def reach_loss(logits: torch.Tensor, positions: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy between the next-token distributions at ``positions`` and ``target``."""
-    lp = logits[positions[:, 0], positions[:, 1]].float().log_softmax(-1)
+    """Cross-entropy between the next-token distributions at ``positions`` and ``target``
+    (``logits`` (B, T, V), or (n_questions, V) already read at the positions when ``positions`` is None)."""
+    lp = (logits if positions is None else logits[positions[:, 0], positions[:, 1]]).float().log_softmax(-1)
     return -(target.to(lp.device) * lp[:, : target.shape[1]]).sum(-1).mean()
+
+
+def iteration_loss(hf: Any, batch: dict[str, torch.Tensor], n: int, k: int, generator: torch.Generator) -> torch.Tensor:
+    """``supervise="iterations"``: ``n`` iterations without gradient, then ``k`` with; after
+    iteration j (counted from the first) the answer is taught as the concepts within j hops.
+    The mean of the ``k`` losses. The same draws as the model's forward (initial state from
+    ``generator``)."""
+    e = hf.prelude(hf.embed(batch["input_ids"]))
+    x = hf.initial_state(e, generator=generator)
+    with torch.no_grad():
+        for _ in range(n):
+            x = hf.core_step(x, e)
+    rows, cols = batch["positions"][:, 0], batch["positions"][:, 1]
+    losses = []
+    for j in range(n + 1, n + k + 1):
+        x = hf.core_step(x, e)
+        losses.append(reach_loss(hf.coda(x)[rows, cols], None, within_hops(batch["hops"], j)))
+    return torch.stack(losses).mean()
 
 
 def collate_right(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -280,7 +316,9 @@ class Trainer(RunTrainer):
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.state.global_step)
         n, k = sample_recurrence(self.cfg.mean_recurrence, self.cfg.backprop_depth, gen)
         batch = {key: v.to(self.device) for key, v in batch.items()}
-        if self.cfg.task == "reach":
+        if self.cfg.supervise == "iterations":
+            loss = iteration_loss(self.hf, batch, n, k, gen)
+        elif self.cfg.task == "reach":
             logits = self.hf(batch["input_ids"], num_steps=(n, k), generator=gen).logits
             loss = reach_loss(logits, batch["positions"], batch["target"])
         else:
@@ -331,7 +369,7 @@ class Trainer(RunTrainer):
         d, blob = read_checkpoint(self.latest, STATE_FORMAT, self.device)
         check_same_run(self.latest, TrainConfig.from_dict({"task": "answer", **d["config"]}), self.cfg,
                        ("mean_recurrence", "backprop_depth", "batch_size", "seed", "n_embd", "n_core", "task",
-                        "queries", "max_hops"),
+                        "queries", "max_hops", "supervise"),
                        d.get("n_train"), len(self.data))
         self.state = TrainState(**{k: d[k] for k in ("global_step", "epoch", "batch_in_epoch", "losses", "evals",
                                                       "elapsed_s")})

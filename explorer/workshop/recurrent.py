@@ -70,8 +70,8 @@ def exercises(model: Any, problems: Sequence[dict[str, Any]]) -> ExerciseSet:
     return ExerciseSet("03 · recurrent depth", [
         Exercise("exit_iteration", "With exit='kl', after how many iterations does the last token of problem 0's "
                                    "prompt stop?", exit_iteration),
-        Exercise("iterations_help", f"Is accuracy on the first {N_EVAL} problems higher after {MAX_ITERS} iterations "
-                                    "than after 1? (True or False)", iterations_help),
         Exercise("unreachable_mass", f"After {MAX_ITERS} iterations, what share of the node probability (problems "
                                      f"0–{N_MASS - 1}) sits on nodes the person cannot reach?", unreachable_mass),
+        Exercise("iterations_help", f"Is accuracy on the first {N_EVAL} problems higher after {MAX_ITERS} iterations "
+                                    "than after 1? (True or False)", iterations_help),
     ])

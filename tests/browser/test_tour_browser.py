@@ -74,9 +74,10 @@ def test_concept_notebook_steps_through_the_lcm_chain(chromium_browser):
 @pytest.mark.parametrize("notebook, widget, shot", [
     ("01_hidden_states_and_lenses", ".le-lens", "workshop_lens.png"),
     ("02_continuous_thoughts", ".le-stepper", "workshop_thoughts.png"),
+    ("03_recurrent_depth", ".le-stepper", "workshop_recurrent.png"),
 ])
 def test_workshop_notebook_draws_its_widget(chromium_browser, notebook, widget, shot):
-    """Workshops 01 and 02 in JupyterLab: Run All, and the first widget of each comes up with the
+    """Workshops 01–03 in JupyterLab: Run All, and the first widget of each comes up with the
     model's tokens in it (the README shows these pictures)."""
     with jupyter_lab() as lab:
         name = lab.copy_notebook(f"{notebook}.ipynb", REPO / "notebooks" / f"{notebook}.ipynb")
@@ -93,7 +94,7 @@ def test_workshop_notebook_draws_its_widget(chromium_browser, notebook, widget, 
                 el.focus()
                 page.keyboard.press("End")
                 last = el.locator(".le-bars-output .le-bar-token").all_text_contents()
-                assert first and last and first != last  # each thought reads as other tokens
+                assert first and last and first != last  # each thought (or iteration) reads as other tokens
             screenshot(el, shot)
         finally:
             page.context.close()

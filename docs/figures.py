@@ -1,0 +1,79 @@
+"""Renders the figures of docs/recurrent.md from the shipped ``prosqa-recurrent`` model into docs/images/.
+
+    python docs/figures.py [--out docs/images] [--problems 100]
+
+The figures are the package's own plotly figures (``explorer.recurrent.report`` and
+``explorer.recurrent.figure``), drawn by headless Chromium (``/usr/bin/chromium``, as in the browser
+tests) from plotly's bundled JavaScript: no network. The accuracy and hops figures read the numbers
+the recipe published with the model (its ``provenance.json``), so the pictures match the docs' tables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def render(figures: dict[str, object], out: Path) -> list[Path]:
+    """Each plotly figure as ``out/<name>.png`` (written through a temporary file, then renamed)."""
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 800}, device_scale_factor=2)
+            for name, fig in figures.items():
+                page.set_content(fig.to_html(include_plotlyjs=True, full_html=True, config={"staticPlot": True}))
+                el = page.locator(".plotly-graph-div").first
+                page.wait_for_selector(".main-svg", timeout=30_000)
+                tmp = out / f".{name}.png.tmp"
+                el.screenshot(path=str(tmp), type="png")
+                tmp.replace(out / f"{name}.png")
+                written.append(out / f"{name}.png")
+        finally:
+            browser.close()
+    return written
+
+
+def recurrent_figures(n_problems: int) -> dict[str, object]:
+    import explorer
+    from explorer.models.registry import SHIPPED_DIR
+    from explorer.recurrent import figure
+    from explorer.recurrent.report import accuracy_figure, distance_figure, hops_figure
+    from explorer.recurrent.train import distance_mass
+    from explorer.tasks.prosqa import VALIDATION, load
+    from explorer.tasks.prosqa.compact import compact_prompt
+
+    model = explorer.load_model("prosqa-recurrent")
+    published = json.loads((SHIPPED_DIR / "prosqa-recurrent" / "provenance.json").read_text())["results"]
+    real = published["real validation set"]
+    problems = load(VALIDATION)
+    return {
+        "recurrent_accuracy": accuracy_figure(real, title="prosqa-recurrent: real ProsQA accuracy vs core iterations"),
+        "recurrent_hops": hops_figure(real, title="prosqa-recurrent, adaptive exit: iterations per hop count"),
+        "recurrent_distance": distance_figure(distance_mass(model, problems[:n_problems], 16),
+                                              title="prosqa-recurrent: where the answer sits, per core iteration"),
+        "recurrent_pca": figure(model.iterate(compact_prompt(problems[0]), max_iters=32, exit="none")),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "images"))
+    ap.add_argument("--problems", type=int, default=100, help="real problems for the distance figure")
+    args = ap.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        print(f"docs/figures.py: needs {CHROMIUM} (apt-get install -y chromium)", file=sys.stderr)
+        return 2
+    for path in render(recurrent_figures(args.problems), Path(args.out)):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

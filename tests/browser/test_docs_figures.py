@@ -1,0 +1,20 @@
+"""docs/figures.py draws the recurrent-depth figures of docs/recurrent.md from the shipped model."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_docs_figures_are_drawn_from_the_shipped_model(tmp_path):
+    # a subprocess: the script starts its own Playwright, which cannot nest in this session's
+    out = subprocess.run([sys.executable, str(REPO / "docs" / "figures.py"), "--out", str(tmp_path), "--problems", "5"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    names = {"recurrent_accuracy", "recurrent_hops", "recurrent_distance", "recurrent_pca"}
+    assert {p.stem for p in tmp_path.glob("*.png")} == names and not list(tmp_path.glob(".*"))
+    for name in names:
+        png = (tmp_path / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000  # a drawn chart, not a blank page

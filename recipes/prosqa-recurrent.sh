@@ -67,7 +67,7 @@ if [ "${SHIP:-0}" = 1 ]; then
   "$BIN/latent-explorer" prosqa eval --method recurrent --model "$dir/latest" --iterations 1,2,4,16 --limit 40 \
       --json > "$RUNS/eval-real-40.json"
   case $PLAN in iterations) sizes="IT_STEPS=$IT_STEPS" ;; *) sizes="LAST_STEPS=$LAST_STEPS" ;; esac
-  cmd="PLAN=$PLAN D=$D LR=$LR N=$N STEPS=$STEPS $sizes SHIP=1 bash recipes/prosqa-recurrent.sh"
+  cmd="PLAN=$PLAN THREADS=$THREADS D=$D LR=$LR N=$N STEPS=$STEPS $sizes SHIP=1 bash recipes/prosqa-recurrent.sh"
   "$BIN/python" - "$RUNS" "$dir/latest" "${SHIP_TO:-}" "$D" "$cmd" "$PLAN" "${names[@]}" <<'EOF'
 import json
 import sys

@@ -64,8 +64,10 @@ def hops_figure(result: Mapping[str, Any], title: str = "Adaptive exit: iteratio
                              hovertemplate="%{x} hops: %{y:.3f}<extra></extra>"), secondary_y=True)
     fig.update_xaxes(title_text="hops of the answer path", dtick=1)
     fig.update_yaxes(title_text=what, secondary_y=False)
-    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], secondary_y=True)
-    fig.update_layout(title=f"{title} ({ad['exit']}, ≤ {ad['max_iters']})", template="plotly_white", height=380, width=620)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], tickmode="linear", tick0=0, dtick=0.2, showgrid=False,
+                     secondary_y=True)
+    fig.update_layout(title=f"{title} ({ad['exit']}, ≤ {ad['max_iters']})", template="plotly_white", height=400, width=620,
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
     return fig
 
 

@@ -29,9 +29,16 @@ def test_tour_runs_in_jupyterlab_and_draws(chromium_browser):
                 page.wait_for_timeout(250)
             assert " Paris" in text and "layer.29" in text
             screenshot(fig, "tour_lens.png")
-            # the widgets came up: lens view, two steppers, the map (WebGL) and the concept lab
+            # the widgets came up: lens view, three steppers (layers, thoughts, recurrent iterations), the map
+            # (WebGL) and the concept lab
             assert page.locator(".le-lens").count() == 1
-            assert page.locator(".le-stepper").count() == 2
+            assert page.locator(".le-stepper").count() == 3
+            cell = page.locator(".jp-CodeCell", has_text="recurrent.iterate(")
+            cell.scroll_into_view_if_needed()
+            iters = cell.locator(".le-stepper")
+            iters.wait_for(state="visible", timeout=30_000)
+            iters.locator(".le-bar-token").first.wait_for(state="visible", timeout=30_000)
+            assert "iterations at position" in iters.locator(".le-title").first.text_content()
             assert page.locator(".le-concept-lab").count() == 2
             stepper = page.locator(".le-stepper").first
             stepper.scroll_into_view_if_needed()

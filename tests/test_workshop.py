@@ -134,3 +134,15 @@ def test_recurrent_exercises_right_and_wrong():
     share = m["unreachable"][-1] / sum(v[-1] for v in m.values())
     assert ex.check("unreachable_mass", share) and ex.check("unreachable_mass", round(share + 0.04, 3))
     assert not ex.check("unreachable_mass", share + 0.2) and not ex.check("unreachable_mass", "half")
+
+
+def test_the_facilitators_answers_for_03_hold_on_the_shipped_model():
+    """docs/workshop.md's answers to workshop 03, checked by the helper on the shipped prosqa-recurrent."""
+    import explorer
+    from explorer.tasks.prosqa import VALIDATION, load
+    from explorer.workshop.recurrent import exercises as recurrent_exercises
+
+    ex = recurrent_exercises(explorer.load_model("prosqa-recurrent"), load(VALIDATION))
+    assert ex.check("exit_iteration", 5)
+    assert ex.check("unreachable_mass", 0.11)
+    assert ex.check("iterations_help", False)

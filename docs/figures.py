@@ -5,7 +5,8 @@
 The figures are the package's own plotly figures (``explorer.recurrent.report`` and
 ``explorer.recurrent.figure``), drawn by headless Chromium (``/usr/bin/chromium``, as in the browser
 tests) from plotly's bundled JavaScript: no network. The accuracy and hops figures read the numbers
-the recipe published with the model (its ``provenance.json``), so the pictures match the docs' tables.
+the recipe published with the model and with its same-size baseline without recurrence
+(``prosqa-recurrent-nocot``; their ``provenance.json``), so the pictures match the docs' tables.
 """
 from __future__ import annotations
 
@@ -50,11 +51,14 @@ def recurrent_figures(n_problems: int) -> dict[str, object]:
     from explorer.tasks.prosqa.compact import compact_prompt
 
     model = explorer.load_model("prosqa-recurrent")
-    published = json.loads((SHIPPED_DIR / "prosqa-recurrent" / "provenance.json").read_text())["results"]
-    real = published["real validation set"]
+    published = {name: json.loads((SHIPPED_DIR / name / "provenance.json").read_text())["results"]
+                 for name in ("prosqa-recurrent", "prosqa-recurrent-nocot")}
+    real = published["prosqa-recurrent"]["real validation set"]
+    nocot = published["prosqa-recurrent-nocot"]["real validation set"]["accuracy"]["1"]
     problems = load(VALIDATION)
     return {
-        "recurrent_accuracy": accuracy_figure(real, title="prosqa-recurrent: real ProsQA accuracy vs core iterations"),
+        "recurrent_accuracy": accuracy_figure(real, baselines={"same-size no-CoT": nocot},
+                                              title="prosqa-recurrent: real ProsQA accuracy vs core iterations"),
         "recurrent_hops": hops_figure(real, title="prosqa-recurrent, adaptive exit: iterations per hop count"),
         "recurrent_distance": distance_figure(distance_mass(model, problems[:n_problems], 16),
                                               title="prosqa-recurrent: where the answer sits, per core iteration"),

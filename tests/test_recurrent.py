@@ -243,6 +243,7 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path, task):
     fig = accuracy_figure(res, baselines={"no-CoT": 0.6})
     assert list(fig.data[0].x) == [1, 2] and fig.data[1].name.startswith("adaptive exit")
     assert any("no-CoT 0.60" in a.text for a in fig.layout.annotations)
+    assert list(fig.layout.xaxis.tickvals) == [1, 2]  # ticks at the iteration counts measured, not log decades
     h = hops_figure(res)
     assert list(h.data[0].y) == [res["adaptive"]["answer_iterations_by_hops"][k] for k in sorted(res["adaptive"]["answer_iterations_by_hops"])]
     with pytest.raises(InputError, match="adaptive"):
@@ -540,6 +541,22 @@ def test_iteration_supervision_teaches_iteration_j_the_concepts_within_j_hops(to
         TrainConfig(supervise="each").check()
 
 
+def test_fixed_recurrence_always_runs_the_same_iterations():
+    """recurrence="fixed" (the no-CoT baseline at 1): the core runs mean_recurrence times, the last
+    backprop_depth with gradient, whatever the draw; "sampled" follows Huginn's draw."""
+    from explorer.recurrent.train import TrainConfig, recurrence_draw
+
+    gen = torch.Generator().manual_seed(0)
+    assert {recurrence_draw(TrainConfig(recurrence="fixed", mean_recurrence=1, backprop_depth=1), gen)
+            for _ in range(20)} == {(0, 1)}
+    assert recurrence_draw(TrainConfig(recurrence="fixed", mean_recurrence=8, backprop_depth=4)) == (4, 4)
+    assert recurrence_draw(TrainConfig(recurrence="fixed", mean_recurrence=2, backprop_depth=4)) == (0, 2)
+    drawn = {sum(recurrence_draw(TrainConfig(mean_recurrence=8, backprop_depth=4), gen)) for _ in range(50)}
+    assert len(drawn) > 3
+    with pytest.raises(InputError, match="recurrence must be"):
+        TrainConfig(recurrence="once").check()
+
+
 def test_reach_evaluation_reads_the_options_after_the_question(tok):
     """The fixed-iteration logits are the engine's (same initial states), and an answer is the
     option scored higher there."""
@@ -622,23 +639,33 @@ def test_the_recipe_trains_every_stage_and_ships(tmp_path):
     for stage, steps, hops in [("s1", 2, 2), ("s3", 2, 4), ("s4", 3, 0)]:
         cfg = json.loads((runs / stage / "latest" / "trainer_state.json").read_text())
         assert cfg["global_step"] == steps and (cfg["config"]["max_hops"], cfg["config"]["supervise"]) == (hops, "final")
+    out = recipe(PLAN="nocot", RUNS=str(tmp_path / "nocot"))  # the baseline: the same data, the core run once
+    assert out.returncode == 0, out.stderr[-3000:]
+    for stage in ("s0", "it"):
+        c = json.loads((tmp_path / "nocot" / stage / "latest" / "trainer_state.json").read_text())["config"]
+        assert (c["recurrence"], c["mean_recurrence"], c["backprop_depth"], c["supervise"]) == ("fixed", 1, 1, "final")
+        assert (tmp_path / "nocot" / stage / "train.json").read_bytes() == (runs / stage / "train.json").read_bytes()
+    baseline = json.loads((tmp_path / "shipped" / "prosqa-recurrent-nocot" / "provenance.json").read_text())
+    assert baseline["command"].startswith("PLAN=nocot ") and "without recurrence" in baseline["description"]
     assert recipe(PLAN="other").returncode == 2
 
 
-def test_the_shipped_model_reproduces_its_published_numbers():
-    """`latent-explorer prosqa eval --method recurrent` on the first 40 real problems gives exactly the
-    numbers the recipe recorded when it shipped the model (provenance.json)."""
+@pytest.mark.parametrize("name", ["prosqa-recurrent", "prosqa-recurrent-nocot"])
+def test_the_shipped_model_reproduces_its_published_numbers(name):
+    """`latent-explorer prosqa eval --method recurrent --model NAME` on the first 40 real problems gives
+    the numbers the recipe recorded when it shipped the model (provenance.json); the same for the
+    same-size baseline without recurrence it is compared with."""
     import contextlib
     import io
 
     from explorer.models.registry import SHIPPED_DIR
     from explorer.recurrent.train import eval_main
 
-    prov = json.loads((SHIPPED_DIR / "prosqa-recurrent" / "provenance.json").read_text())
+    prov = json.loads((SHIPPED_DIR / name / "provenance.json").read_text())
     want = prov["results"]["real validation set, first 40"]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert eval_main(["--iterations", "1,2,4,16", "--limit", "40", "--json"]) == 0
+        assert eval_main(["--model", name, "--iterations", "1,2,4,16", "--limit", "40", "--json"]) == 0
     got = json.loads(out.getvalue())
     one = 1 / 40 + 1e-9  # a near-tie may fall the other way under other float rounding: one problem, no more
     assert got["n"] == 40 and got["accuracy"].keys() == want["accuracy"].keys()

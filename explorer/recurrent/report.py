@@ -39,8 +39,10 @@ def accuracy_figure(result: Mapping[str, Any], *, baselines: Mapping[str, float]
     lines = {"chance": 0.5, **dict(baselines or {})}
     for i, (name, y) in enumerate(lines.items()):
         fig.add_hline(y=float(y), line_dash="dot" if name == "chance" else "dash", line_color="grey" if i == 0 else None,
-                      annotation_text=f"{name} {float(y):.2f}", annotation_position="bottom right")
-    fig.update_layout(title=f"{title} (n={result.get('n', '?')})", xaxis=dict(title="core iterations", type="log"),
+                      annotation_text=f"{name} {float(y):.2f}",
+                      annotation_position="top left" if name == "chance" else "bottom right")
+    fig.update_layout(title=f"{title} (n={result.get('n', '?')})",
+                      xaxis=dict(title="core iterations", type="log", tickvals=its, ticktext=[str(i) for i in its]),
                       yaxis=dict(title="accuracy", range=[0, 1.02]), template="plotly_white", height=380, width=620)
     return fig
 

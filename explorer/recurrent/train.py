@@ -48,6 +48,7 @@ from .model import RecurrentConfig, RecurrentForCausalLM, sample_recurrence
 STATE_FORMAT = "latent-explorer.recurrent-trainer/1"
 TASKS = ("reach", "answer")
 SUPERVISE = ("final", "iterations")
+RECURRENCE = ("sampled", "fixed")
 
 
 @dataclass
@@ -79,12 +80,17 @@ class TrainConfig:
     max_hops: int = 0            # reach: teach the concepts up to this many hops away (0: all)
     supervise: str = "final"     # reach: "final" (the answer after the last iteration, Huginn's recipe) or
     #                              "iterations" (every iteration with gradient, iteration j: the concepts within j hops)
+    recurrence: str = "sampled"  # "sampled" (Huginn's draw around mean_recurrence) or "fixed" (always mean_recurrence
+    #                              iterations, the last backprop_depth with gradient; fixed 1: the same-size model
+    #                              without recurrence, the no-CoT baseline)
 
     def check(self) -> None:
         if self.task not in TASKS:
             raise InputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}.")
         if self.supervise not in SUPERVISE:
             raise InputError(f"supervise must be one of {', '.join(SUPERVISE)}, got {self.supervise!r}.")
+        if self.recurrence not in RECURRENCE:
+            raise InputError(f"recurrence must be one of {', '.join(RECURRENCE)}, got {self.recurrence!r}.")
         if self.supervise == "iterations" and self.task != "reach":
             raise InputError("supervise='iterations' needs task='reach' (its targets are hop distances).")
         if self.queries < 1 or self.max_hops < 0:
@@ -99,6 +105,13 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         return config_from_dict(cls, d)
+
+
+def recurrence_draw(cfg: TrainConfig, generator: torch.Generator | None = None) -> tuple[int, int]:
+    """``(n, k)``: iterations without and with gradient for one training step."""
+    if cfg.recurrence == "fixed":
+        return max(cfg.mean_recurrence - cfg.backprop_depth, 0), min(cfg.mean_recurrence, cfg.backprop_depth)
+    return sample_recurrence(cfg.mean_recurrence, cfg.backprop_depth, generator)
 
 
 def build_recurrent_model(tokenizer: Any, cfg: TrainConfig) -> RecurrentForCausalLM:
@@ -314,7 +327,7 @@ class Trainer(RunTrainer):
         """One optimizer step; returns (loss, iterations without grad, iterations with grad)."""
         self.hf.train()
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.state.global_step)
-        n, k = sample_recurrence(self.cfg.mean_recurrence, self.cfg.backprop_depth, gen)
+        n, k = recurrence_draw(self.cfg, gen)
         batch = {key: v.to(self.device) for key, v in batch.items()}
         if self.cfg.supervise == "iterations":
             loss = iteration_loss(self.hf, batch, n, k, gen)
@@ -369,7 +382,7 @@ class Trainer(RunTrainer):
         d, blob = read_checkpoint(self.latest, STATE_FORMAT, self.device)
         check_same_run(self.latest, TrainConfig.from_dict({"task": "answer", **d["config"]}), self.cfg,
                        ("mean_recurrence", "backprop_depth", "batch_size", "seed", "n_embd", "n_core", "task",
-                        "queries", "max_hops", "supervise"),
+                        "queries", "max_hops", "supervise", "recurrence"),
                        d.get("n_train"), len(self.data))
         self.state = TrainState(**{k: d[k] for k in ("global_step", "epoch", "batch_in_epoch", "losses", "evals",
                                                       "elapsed_s")})

@@ -6,7 +6,8 @@ The figures are the package's own plotly figures (``explorer.recurrent.report`` 
 ``explorer.recurrent.figure``), drawn by headless Chromium (``/usr/bin/chromium``, as in the browser
 tests) from plotly's bundled JavaScript: no network. The accuracy and hops figures read the numbers
 the recipe published with the model and with its same-size baseline without recurrence
-(``prosqa-recurrent-nocot``; their ``provenance.json``), so the pictures match the docs' tables.
+(``prosqa-recurrent-nocot``; their ``provenance.json``), so the pictures match the docs' tables; the
+hop-curves figure evaluates both on ``fixed_hop_sets()``, as the docs' commands do.
 """
 from __future__ import annotations
 
@@ -45,9 +46,10 @@ def recurrent_figures(n_problems: int) -> dict[str, object]:
     import explorer
     from explorer.models.registry import SHIPPED_DIR
     from explorer.recurrent import figure
-    from explorer.recurrent.report import accuracy_figure, distance_figure, hops_figure
-    from explorer.recurrent.train import distance_mass
+    from explorer.recurrent.report import accuracy_figure, distance_figure, hop_curves_figure, hops_figure
+    from explorer.recurrent.train import distance_mass, evaluate_iterations
     from explorer.tasks.prosqa import VALIDATION, load
+    from explorer.tasks.prosqa.generate import fixed_hop_sets
     from explorer.tasks.prosqa.compact import compact_prompt
 
     model = explorer.load_model("prosqa-recurrent")
@@ -56,10 +58,16 @@ def recurrent_figures(n_problems: int) -> dict[str, object]:
     real = published["prosqa-recurrent"]["real validation set"]
     nocot = published["prosqa-recurrent-nocot"]["real validation set"]["accuracy"]["1"]
     problems = load(VALIDATION)
+    baseline = explorer.load_model("prosqa-recurrent-nocot")
+    sets = fixed_hop_sets(n_problems)
+    by_hops = {h: evaluate_iterations(model, data, (1, 2, 4, 16), exit="kl") for h, data in sets.items()}
+    once = {h: evaluate_iterations(baseline, data, (1,), exit=None)["accuracy"][1] for h, data in sets.items()}
     return {
         "recurrent_accuracy": accuracy_figure(real, baselines={"same-size no-CoT": nocot},
                                               title="prosqa-recurrent: real ProsQA accuracy vs core iterations"),
         "recurrent_hops": hops_figure(real, title="prosqa-recurrent, adaptive exit: iterations per hop count"),
+        "recurrent_hop_curves": hop_curves_figure(by_hops, baselines=once,
+                                                  title="prosqa-recurrent on small graphs: does hop h need h iterations?"),
         "recurrent_distance": distance_figure(distance_mass(model, problems[:n_problems], 16),
                                               title="prosqa-recurrent: where the answer sits, per core iteration"),
         "recurrent_pca": figure(model.iterate(compact_prompt(problems[0]), max_iters=32, exit="none")),
@@ -69,7 +77,7 @@ def recurrent_figures(n_problems: int) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "images"))
-    ap.add_argument("--problems", type=int, default=100, help="real problems for the distance figure")
+    ap.add_argument("--problems", type=int, default=100, help="real problems for the distance figure, and problems per hop count")
     args = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"docs/figures.py: needs {CHROMIUM} (apt-get install -y chromium)", file=sys.stderr)

@@ -63,6 +63,7 @@ def test_notebook_runs(path: Path):
         text = _text(nb)
         assert "the last token stops after" in text and "iterations at position" in text
         assert "application/vnd.plotly.v1+json" in _mimetypes(nb) and "no answer yet" in text
+        assert "two_hop_iterations" in text, "the hop-count section should offer its exercise"
     if path.stem == "04_concept_space":
         text = _text(nb)
         assert "An insect has six legs." in text, "sentence arithmetic should land on the insect sentence"

@@ -213,6 +213,22 @@ def test_write_load_and_cli(tmp_path):
         load(tmp_path / "missing.json")
 
 
+def test_fixed_hop_sets_are_the_documented_commands(tmp_path):
+    """fixed_hop_sets() is what docs/recurrent.md's generate command writes, hop count by hop count,
+    and every answer is exactly that many hops away."""
+    from explorer.tasks.prosqa.generate import fixed_hop_sets
+
+    sets = fixed_hop_sets(6, hops=(1, 3))
+    for h in (1, 3):
+        assert main([str(tmp_path / f"h{h}.json"), "--n", "6", "--seed", str(990 + h), "--min-nodes", "8",
+                     "--max-nodes", "14", "--min-hops", str(h), "--max-hops", str(h), "--layout", "sparse",
+                     "--max-extra-persons", "3", "--max-parents", "3"]) == 0
+        assert load(tmp_path / f"h{h}.json") == sets[h]
+        for p in sets[h]:
+            assert len(p["steps"]) == h and 8 <= len(p["idx_to_symbol"]) <= 14
+            assert bfs(len(p["idx_to_symbol"]), p["edges"], p["root"])[p["target"]] == h
+
+
 def test_answer_parsing_as_in_coconut():
     assert ev.parse_answer("Tom is a x.\nEvery x is a y.\n### Tom is a y.") == "Tom is a y."
     assert ev.parse_answer("### 1,000 ") == "1000"

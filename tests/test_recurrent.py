@@ -244,6 +244,15 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path, task):
     assert list(fig.data[0].x) == [1, 2] and fig.data[1].name.startswith("adaptive exit")
     assert any("no-CoT 0.60" in a.text for a in fig.layout.annotations)
     assert list(fig.layout.xaxis.tickvals) == [1, 2]  # ticks at the iteration counts measured, not log decades
+    from explorer.recurrent.report import hop_curves_figure
+
+    curves = hop_curves_figure({2: res, 1: {"accuracy": {"1": 1.0, "4": 0.9}}}, baselines={2: 0.55})
+    assert [t.name for t in curves.data if t.showlegend is not False] == ["1 hop", "2 hops"]
+    assert [list(t.y) for t in curves.data if t.marker.symbol == "x"] == [[0.55]]
+    assert [list(t.x) for t in curves.data if t.marker.symbol == "star"] == [[res["adaptive"]["answer_iterations"]]]
+    assert list(curves.layout.xaxis.tickvals) == [1, 2, 4]
+    with pytest.raises(InputError, match="hops"):
+        hop_curves_figure({})
     h = hops_figure(res)
     assert list(h.data[0].y) == [res["adaptive"]["answer_iterations_by_hops"][k] for k in sorted(res["adaptive"]["answer_iterations_by_hops"])]
     with pytest.raises(InputError, match="adaptive"):
@@ -648,6 +657,24 @@ def test_the_recipe_trains_every_stage_and_ships(tmp_path):
     baseline = json.loads((tmp_path / "shipped" / "prosqa-recurrent-nocot" / "provenance.json").read_text())
     assert baseline["command"].startswith("PLAN=nocot ") and "without recurrence" in baseline["description"]
     assert recipe(PLAN="other").returncode == 2
+
+
+def test_on_small_graphs_hop_h_needs_h_iterations_and_beats_the_same_size_model():
+    """docs/recurrent.md's findings on fixed_hop_sets() (first 40 problems of each): the second
+    iteration answers 2-hop problems that the first and the same-size model without recurrence
+    cannot, and the adaptive exit spends more iterations on 4-hop problems than on 1-hop ones."""
+    import explorer
+    from explorer.recurrent.train import evaluate_iterations
+    from explorer.tasks.prosqa.generate import fixed_hop_sets
+
+    model, baseline = explorer.load_model("prosqa-recurrent"), explorer.load_model("prosqa-recurrent-nocot")
+    sets = fixed_hop_sets(40, hops=(1, 2, 4))
+    two = evaluate_iterations(model, sets[2], (1, 2), exit=None)["accuracy"]
+    once = evaluate_iterations(baseline, sets[2], (1,), exit=None)["accuracy"][1]
+    assert two[2] >= 0.9 and two[2] - two[1] >= 0.2 and two[2] - once >= 0.2, (two, once)
+    spent = {h: evaluate_iterations(model, sets[h], (1,), exit="kl", threshold=0.01, max_iters=16)["adaptive"]
+             ["answer_iterations"] for h in (1, 4)}
+    assert spent[4] > spent[1] + 0.25, spent
 
 
 @pytest.mark.parametrize("name", ["prosqa-recurrent", "prosqa-recurrent-nocot"])

@@ -146,3 +146,5 @@ def test_the_facilitators_answers_for_03_hold_on_the_shipped_model():
     assert ex.check("exit_iteration", 5)
     assert ex.check("unreachable_mass", 0.11)
     assert ex.check("iterations_help", False)
+    assert ex.check("two_hop_iterations", 2)
+    assert not ex.check("two_hop_iterations", 1) and not ex.check("two_hop_iterations", "two")

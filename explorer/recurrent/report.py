@@ -6,6 +6,8 @@ returns, or its JSON summary from ``latent-explorer prosqa eval --method recurre
 * :func:`hops_figure` — with adaptive exit: the iterations the answer token used (mean over
   problems) and accuracy per hop count of the reference path (do longer paths make the model
   think longer?).
+* :func:`hop_curves_figure` — accuracy against iterations, one line per hop count (problems
+  generated with a fixed hop count), with each one's adaptive exit: does hop h need h iterations?
 * :func:`distance_figure` — for a ``"reach"`` model, where its answer's probability sits per
   iteration, by the nodes' hop distance from the question's person
   (:func:`~explorer.recurrent.train.distance_mass`).
@@ -73,6 +75,47 @@ def hops_figure(result: Mapping[str, Any], title: str = "Adaptive exit: iteratio
     return fig
 
 
+def hop_curves_figure(results: Mapping[Any, Mapping[str, Any]], *, baselines: Mapping[Any, float] | None = None,
+                      title: str = "Accuracy vs core iterations, per hop count of the answer path"):
+    """One accuracy-vs-iterations line per hop count (``results``: {hops: evaluate_iterations(...)'s
+    result on problems of that many hops}), each hop count's adaptive exit as a star at the
+    iterations its answer token used, and ``baselines`` ({hops: accuracy}, e.g. the same-size model
+    without recurrence) as crosses at one iteration."""
+    import plotly.colors
+    import plotly.graph_objects as go
+
+    if not results or any(not r.get("accuracy") for r in results.values()):
+        raise InputError("pass {hops: evaluate_iterations(...)'s result}, each with 'accuracy' per iteration count.")
+    palette = plotly.colors.qualitative.Plotly
+    fig = go.Figure()
+    ticks: set[int] = set()
+    for i, (hops, res) in enumerate(sorted(results.items(), key=lambda kv: int(kv[0]))):
+        color, label = palette[i % len(palette)], f"{hops} hop{'s' * (int(hops) != 1)}"
+        its, acc = _num_keys(res["accuracy"])
+        ticks.update(its)
+        fig.add_trace(go.Scatter(x=its, y=acc, mode="lines+markers", name=label, line=dict(color=color),
+                                 legendgroup=label, hovertemplate=label + ", %{x} iterations: %{y:.3f}<extra></extra>"))
+        ad = res.get("adaptive")
+        if ad:
+            at = ad.get("answer_iterations") or ad["mean_iterations"]
+            fig.add_trace(go.Scatter(x=[at], y=[ad["accuracy"]], mode="markers", legendgroup=label, showlegend=False,
+                                     marker=dict(symbol="star", size=13, color=color, line=dict(width=1, color="white")),
+                                     hovertemplate=label + f", adaptive exit ({ad['exit']}): " + "%{x:.2f} iterations, "
+                                                   "%{y:.3f}<extra></extra>"))
+        if baselines and hops in baselines:
+            fig.add_trace(go.Scatter(x=[1], y=[float(baselines[hops])], mode="markers", legendgroup=label,
+                                     showlegend=False, marker=dict(symbol="x", size=11, color=color),
+                                     hovertemplate=label + ", same-size model without recurrence: %{y:.3f}<extra></extra>"))
+    fig.add_hline(y=0.5, line_dash="dot", line_color="grey", annotation_text="chance 0.50",
+                  annotation_position="bottom right")
+    note = "★ adaptive exit" + (", × same size without recurrence" if baselines else "")
+    fig.update_layout(title=title, template="plotly_white", height=400, width=640,
+                      xaxis=dict(title=f"core iterations ({note})", type="log", tickvals=sorted(ticks),
+                                 ticktext=[str(t) for t in sorted(ticks)]),
+                      yaxis=dict(title="accuracy", range=[0.3, 1.02]))
+    return fig
+
+
 def distance_figure(mass: Mapping[str, Any], title: str = "Where the answer sits, per core iteration"):
     """Stacked areas: the probability on nodes 1, 2, … hops from the person, and on unreachable
     nodes, against the iteration count (``mass``: :func:`~explorer.recurrent.train.distance_mass`'s result)."""
@@ -91,4 +134,4 @@ def distance_figure(mass: Mapping[str, Any], title: str = "Where the answer sits
     return fig
 
 
-__all__ = ["accuracy_figure", "distance_figure", "hops_figure"]
+__all__ = ["accuracy_figure", "distance_figure", "hop_curves_figure", "hops_figure"]

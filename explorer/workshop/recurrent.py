@@ -8,13 +8,16 @@ from . import Exercise, ExerciseSet, Feedback, feedback
 N_EVAL = 40          # problems for the accuracy question
 N_MASS = 10          # problems for the probability-mass question
 MAX_ITERS = 16
+TWO_HOP_ITERATIONS = (1, 2, 3, 4, 8, 16)
 
 
 def exercises(model: Any, problems: Sequence[dict[str, Any]]) -> ExerciseSet:
-    """The three exercises for a recurrent model trained on the compact ProsQA task, on ``problems``
-    (e.g. the real validation set); each answer is computed when first checked."""
+    """The four exercises for a recurrent model trained on the compact ProsQA task, on ``problems``
+    (e.g. the real validation set; the last one on generated 2-hop problems); each answer is computed
+    when first checked."""
     from ..recurrent.train import distance_mass, evaluate_iterations
     from ..tasks.prosqa.compact import compact_prompt
+    from ..tasks.prosqa.generate import fixed_hop_sets
 
     cache: dict[str, Any] = {}
 
@@ -67,6 +70,25 @@ def exercises(model: Any, problems: Sequence[dict[str, Any]]) -> ExerciseSet:
                         f"Not {got:g}. In distance_mass(model, problems[:{N_MASS}], {MAX_ITERS}), divide the last "
                         "'unreachable' value by the sum of the last values of all groups.")
 
+    def two_hop_iterations(answer: Any) -> Feedback:
+        if "two" not in cache:
+            acc = evaluate_iterations(model, fixed_hop_sets(N_EVAL, hops=(2,))[2], iterations=TWO_HOP_ITERATIONS,
+                                      exit=None)["accuracy"]
+            cache["two"] = (acc, next((r for r in TWO_HOP_ITERATIONS if acc[r] >= 0.9), None))
+        acc, want = cache["two"]
+        what = ", ".join(f"{r}: {acc[r]:.2f}" for r in TWO_HOP_ITERATIONS)
+        if want is None:
+            return feedback("two_hop_iterations", answer is None, f"Right: it never gets there ({what}).",
+                            f"This model never gets 0.9 of them right ({what}); answer None.")
+        try:
+            got = int(answer)
+        except (TypeError, ValueError):
+            return Feedback("two_hop_iterations", False, "answer with a whole number of iterations.")
+        return feedback("two_hop_iterations", got == want,
+                        f"Yes: {want} (accuracy per iteration count: {what}). A 2-hop answer needs a second hop of "
+                        "search, and this model was taught to add one hop per iteration of its core.",
+                        f"Not {got}. Read the 2-hop line of the figure: accuracy per iteration count is {what}.")
+
     return ExerciseSet("03 · recurrent depth", [
         Exercise("exit_iteration", "With exit='kl', after how many iterations does the last token of problem 0's "
                                    "prompt stop?", exit_iteration),
@@ -74,4 +96,7 @@ def exercises(model: Any, problems: Sequence[dict[str, Any]]) -> ExerciseSet:
                                      f"0–{N_MASS - 1}) sits on nodes the person cannot reach?", unreachable_mass),
         Exercise("iterations_help", f"Is accuracy on the first {N_EVAL} problems higher after {MAX_ITERS} iterations "
                                     "than after 1? (True or False)", iterations_help),
+        Exercise("two_hop_iterations", f"On {N_EVAL} problems whose answer is 2 hops away (fixed_hop_sets), after how "
+                                       "many iterations does the model first answer at least 0.9 of them right?",
+                 two_hop_iterations),
     ])

@@ -13,7 +13,7 @@ def test_docs_figures_are_drawn_from_the_shipped_model(tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "docs" / "figures.py"), "--out", str(tmp_path), "--problems", "5"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    names = {"recurrent_accuracy", "recurrent_hops", "recurrent_distance", "recurrent_pca"}
+    names = {"recurrent_accuracy", "recurrent_hops", "recurrent_hop_curves", "recurrent_distance", "recurrent_pca"}
     assert {p.stem for p in tmp_path.glob("*.png")} == names and not list(tmp_path.glob(".*"))
     for name in names:
         png = (tmp_path / f"{name}.png").read_bytes()

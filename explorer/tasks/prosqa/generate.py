@@ -321,6 +321,16 @@ def generate(n: int, seed: int = 0, cfg: GeneratorConfig = GeneratorConfig()) ->
     return [generate_problem(rng, cfg) for _ in range(n)]
 
 
+def fixed_hop_sets(n: int = 100, hops: Sequence[int] = (1, 2, 3, 4), seed: int = 990) -> dict[int, list[dict[str, Any]]]:
+    """{h: n problems whose answer is exactly h hops away}, on small graphs of the first generator
+    (8–14 nodes, sparse), seeded ``seed + h``: the sets that ask whether hop h needs h iterations
+    (docs/recurrent.md). The same as ``python -m explorer.tasks.prosqa.generate OUT --n N --seed
+    SEED+h --min-nodes 8 --max-nodes 14 --min-hops h --max-hops h --layout sparse
+    --max-extra-persons 3 --max-parents 3``."""
+    return {h: generate(n, seed + h, GeneratorConfig(min_nodes=8, max_nodes=14, min_hops=h, max_hops=h, layout="sparse",
+                                                     max_extra_persons=3, max_parents=3)) for h in hops}
+
+
 def write(problems: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Write problems as Coconut JSON (a list of dicts) atomically."""
     return atomic_write_text(path, json.dumps(list(problems), indent=1) + "\n")

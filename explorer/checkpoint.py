@@ -216,7 +216,7 @@ def ship_checkpoint(src: str | Path, name: str, *, description: str, provenance:
     ``explorer/models/shipped/<name>`` with a ``provenance.json`` (``description``, the command
     that reproduces it, its cost and measured results), swapped in atomically. At import the
     registry registers every such folder under its name (``explorer.load_model(name)``)."""
-    from .models.registry import SHIPPED_DIR
+    from .paths import SHIPPED_DIR
 
     src = Path(src)
     if not (src / "config.json").is_file() or not (src / "model.safetensors").is_file():

@@ -38,13 +38,8 @@ ProgressFn = Callable[[str, float], None]
 
 def default_cache_dir() -> Path:
     """``$LATENT_EXPLORER_CACHE/projections`` (default ``~/.cache/latent-explorer/projections``)."""
-    try:
-        from .models import cache_dir
-    except ImportError:  # the model registry is optional for projections
-        import os
+    from .paths import cache_dir
 
-        return Path(os.environ.get("LATENT_EXPLORER_CACHE", Path.home() / ".cache" / "latent-explorer")
-                    ).expanduser() / "projections"
     return cache_dir() / "projections"
 
 

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ModelNotFoundError
+from ..paths import SHIPPED_DIR
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
-#: models trained and shipped by the project: one Hugging Face folder each, plus provenance.json
-SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 
 
 @dataclass(frozen=True)
@@ -27,12 +26,6 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
-
-
-def cache_dir() -> Path:
-    """Where converted checkpoints and fitted projections live (``$LATENT_EXPLORER_CACHE``,
-    default ``~/.cache/latent-explorer``)."""
-    return Path(os.environ.get("LATENT_EXPLORER_CACHE", Path.home() / ".cache" / "latent-explorer")).expanduser()
 
 
 def register(spec: ModelSpec) -> ModelSpec:

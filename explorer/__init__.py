@@ -8,7 +8,9 @@ from .errors import (ContextLengthError, DependencyError, EmptyInputError, Explo
                      ModelNotFoundError, OfflineError, SaveFileError, UnknownPointError, VectorError)
 from . import concepts
 from .arithmetic import analogy, combine, evaluate, interpolate, parse_expression
-from .model import EmbeddingSpace, Model, load_model
+from .loading import load_model
+from .model import Model
+from .protocol import EmbeddingSpace
 from .probes import LogitLens, TokenProbe
 from .projection import Projection, fit_projection
 from .trace import Trace

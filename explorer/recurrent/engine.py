@@ -21,10 +21,12 @@ each earlier token's own exit-time keys and values).
 Initial states are drawn per position from ``seed`` (a generator seeded by ``(seed, position)``),
 so a position's start is the same whatever the sequence length, and equal seeds give equal results.
 
-Models: an :class:`explorer.Model`-like object with ``.hf`` and ``.tokenizer`` (see
-:class:`RecurrentModel`, which :func:`load_recurrent` returns), or the HF module itself with
-``tokenizer=``. ``explorer.Model.trace`` does not apply (there is no flat stack of layers: the core
-is reused ``r`` times); :class:`RecurrentModel` raises a clear error there and offers ``iterate``.
+Models: a :class:`RecurrentModel` (which :func:`load_recurrent` and ``explorer.load_model`` return;
+it implements :class:`explorer.protocol.LanguageModel`, a sibling of :class:`explorer.Model`), or
+the HF module itself with ``tokenizer=`` (wrapped by :func:`as_recurrent_model`). ``Model.trace``,
+``logit_lens`` and ``think`` do not apply (there is no flat stack of layers: the core is reused ``r``
+times); asking a :class:`RecurrentModel` for them raises :class:`NotForRecurrentError`, which names
+``iterate`` instead.
 """
 from __future__ import annotations
 
@@ -36,48 +38,22 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..errors import EmptyInputError, ExplorerError, InputError, ModelNotFoundError
-from ..model import Model
+from ..errors import ExplorerError, InputError, ModelNotFoundError
+from ..protocol import TokenAccess
 from ..trajectory import Step, TokenTable, Trajectory
 from . import exits as X
-from .model import RecurrentForCausalLM
+from .model import HUGINN_MODEL_TYPE, RecurrentForCausalLM, load_huginn
 
 
 # -- model access ------------------------------------------------------------------------------------
-@dataclass
-class _Parts:
-    hf: RecurrentForCausalLM
-    tokenizer: Any
-    name: str
-
-    def decode_one(self, i: int) -> str:
-        return self.tokenizer.decode([int(i)]) if self.tokenizer is not None else str(int(i))
-
-    def encode(self, prompt: Any) -> torch.Tensor:
-        dev = self.hf.transformer.wte.weight.device
-        if isinstance(prompt, torch.Tensor) or (isinstance(prompt, (list, tuple)) and prompt
-                                                and all(isinstance(i, int) for i in prompt)):
-            ids = [int(i) for i in torch.as_tensor(prompt).reshape(-1).tolist()]
-        elif isinstance(prompt, str):
-            if not prompt.strip():
-                raise EmptyInputError("the prompt is empty; pass at least one word.")
-            if self.tokenizer is None:
-                raise InputError("pass token ids, or a tokenizer= to encode text.")
-            ids = list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        else:
-            raise EmptyInputError("pass a non-empty string or a list of token ids.")
-        if not ids:
-            raise EmptyInputError("the prompt has no tokens; pass at least one word.")
-        return torch.tensor([ids], device=dev)
-
-
-def _parts(model: Any, tokenizer: Any = None) -> _Parts:
-    hf = getattr(model, "hf", model)
-    if not isinstance(hf, RecurrentForCausalLM):
-        raise InputError(f"this engine needs a recurrent-depth model (explorer.recurrent), got {type(hf).__name__}; "
-                         "load one with explorer.recurrent.load_recurrent(folder) or load_huginn(folder).")
+def as_recurrent_model(model: Any, tokenizer: Any = None) -> "RecurrentModel":
+    """The :class:`RecurrentModel` the engine functions work on: ``model`` itself, or a wrapper
+    around a raw :class:`RecurrentForCausalLM` (or anything with ``.hf``) and ``tokenizer``
+    (default: ``model.tokenizer``)."""
+    if isinstance(model, RecurrentModel) and (tokenizer is None or tokenizer is model.tokenizer):
+        return model
     tok = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
-    return _Parts(hf, tok, getattr(model, "name", "") or getattr(hf.config, "name_or_path", "") or "recurrent")
+    return RecurrentModel(getattr(model, "hf", model), tok, name=getattr(model, "name", ""))
 
 
 def initial_states(hf: RecurrentForCausalLM, T: int, seed: int, *, scale: float = 1.0, start: int = 0) -> torch.Tensor:
@@ -92,10 +68,10 @@ def initial_states(hf: RecurrentForCausalLM, T: int, seed: int, *, scale: float 
     return torch.cat(rows, 1).to(w.device, w.dtype)
 
 
-def _table(parts: _Parts, logits: torch.Tensor, k: int) -> TokenTable:
+def _table(model: "RecurrentModel", logits: torch.Tensor, k: int) -> TokenTable:
     top = logits.float().softmax(-1).topk(min(k, logits.shape[-1]))
     ids = top.indices.tolist()
-    return TokenTable(tuple(parts.decode_one(i) for i in ids), tuple(ids), tuple(float(s) for s in top.values.tolist()),
+    return TokenTable(tuple(model.decode_one(i) for i in ids), tuple(ids), tuple(float(s) for s in top.values.tolist()),
                       "output", "prob")
 
 
@@ -139,18 +115,18 @@ class IterationResult:
 def iterate(model: Any, prompt: Any, max_iters: int = 32, exit: str = "kl", threshold: float | None = None, *,
             seed: int = 0, k: int = 10, init_scale: float = 1.0, tokenizer: Any = None) -> IterationResult:
     """Iterate the core up to ``max_iters`` times over ``prompt``; see the module docs."""
-    parts = _parts(model, tokenizer)
+    rm = as_recurrent_model(model, tokenizer)
     thr = X.check_criterion(exit, threshold)
     if not isinstance(max_iters, int) or max_iters < 1:
         raise InputError(f"max_iters must be a whole number >= 1, got {max_iters!r}.")
-    hf = parts.hf
-    ids = parts.encode(prompt)
+    hf = rm.hf
+    ids = rm.encode(prompt)
     T = ids.shape[1]
     e = hf.prelude(hf.embed(ids))
     s = initial_states(hf, T, seed, scale=init_scale)
     logits = hf.coda(s)[0]
     states = [s[0].float().cpu()]
-    tables = [[_table(parts, logits[t], k) for t in range(T)]]
+    tables = [[_table(rm, logits[t], k) for t in range(T)]]
     ent = [X.entropy(logits).cpu()]
     scal: list[dict[str, torch.Tensor]] = [{}]
     exit_at = torch.zeros(T, dtype=torch.long)
@@ -171,14 +147,14 @@ def iterate(model: Any, prompt: Any, max_iters: int = 32, exit: str = "kl", thre
         hit = X.exits(exit, v, thr).cpu() & (exit_at == 0)
         exit_at[hit] = r
         states.append(s_new[0].float().cpu())
-        tables.append([_table(parts, new_logits[t], k) if exit_at[t] in (0, r) else None for t in range(T)])
+        tables.append([_table(rm, new_logits[t], k) if exit_at[t] in (0, r) else None for t in range(T)])
         ent.append(X.entropy(new_logits).cpu())
         s, logits, prev_logits_for_exit = s_new, new_logits, new_logits
         if bool((exit_at > 0).all()):
             break
     R = len(states) - 1
     exit_at[exit_at == 0] = R
-    tokens = [parts.decode_one(i) for i in ids[0].tolist()]
+    tokens = [rm.decode_one(i) for i in ids[0].tolist()]
     trajs = []
     for t in range(T):
         E = int(exit_at[t])
@@ -193,7 +169,7 @@ def iterate(model: Any, prompt: Any, max_iters: int = 32, exit: str = "kl", thre
             label = f"iter {r}" + (f" · {tab.top!r}" if tab is not None else "")
             steps.append(Step(f"iter.{r}", label, {f"iter.{r}": states[r][t]}, sc,
                               {"output": tab} if tab is not None else {}, {"iteration": r, "position": t}))
-        trajs.append(Trajectory(steps, kind="iterations", space=parts.name,
+        trajs.append(Trajectory(steps, kind="iterations", space=rm.name,
                                 title=f"iterations at position {t} ({tokens[t]!r})",
                                 meta={"position": t, "token": tokens[t], "token_id": int(ids[0, t]), "exit": exit,
                                       "threshold": thr, "exit_iteration": E, "max_iters": max_iters, "seed": seed,
@@ -226,9 +202,9 @@ class GenerationResult:
         return f"GenerationResult(text={self.text!r}, iterations={self.iterations})"
 
 
-def _eos(parts: _Parts) -> set[int]:
+def _eos(model: "RecurrentModel") -> set[int]:
     out: set[int] = set()
-    for src in (getattr(parts.hf, "generation_config", None), parts.hf.config, parts.tokenizer):
+    for src in (getattr(model.hf, "generation_config", None), model.hf.config, model.tokenizer):
         e = getattr(src, "eos_token_id", None) if src is not None else None
         for x in (e if isinstance(e, (list, tuple)) else [e]):
             if x is not None:
@@ -266,15 +242,15 @@ def generate(model: Any, prompt: Any, max_new_tokens: int = 32, exit: str = "kl"
              tokenizer: Any = None) -> GenerationResult:
     """Greedy decoding with per-token adaptive compute (see the module docs). ``exit="none"``
     gives every token exactly ``max_iters`` iterations."""
-    parts = _parts(model, tokenizer)
+    rm = as_recurrent_model(model, tokenizer)
     thr = X.check_criterion(exit, threshold)
     if not isinstance(max_iters, int) or max_iters < 1:
         raise InputError(f"max_iters must be a whole number >= 1, got {max_iters!r}.")
-    hf = parts.hf
-    ids = parts.encode(prompt)
+    hf = rm.hf
+    ids = rm.encode(prompt)
     prompt_ids = ids[0].tolist()
     limit = hf.config.block_size
-    eos = _eos(parts) if stop_at_eos else set()
+    eos = _eos(rm) if stop_at_eos else set()
     init = initial_states(hf, ids.shape[1], seed, scale=init_scale)
     out: list[int] = []
     iters: list[int] = []
@@ -291,7 +267,7 @@ def generate(model: Any, prompt: Any, max_new_tokens: int = 32, exit: str = "kl"
             break
         ids = torch.cat([ids, torch.tensor([[nxt]], device=ids.device)], 1)
         init = torch.cat([init, initial_states(hf, 1, seed, scale=init_scale, start=ids.shape[1] - 1)], 1)
-    text = parts.tokenizer.decode(out, skip_special_tokens=True) if parts.tokenizer is not None else ""
+    text = rm.tokenizer.decode(out, skip_special_tokens=True) if rm.tokenizer is not None else ""
     return GenerationResult(text, out, iters, vals, prompt_ids, exit, thr)
 
 
@@ -341,64 +317,80 @@ def figure(traj: Trajectory | IterationResult, position: int = -1):
     return fig
 
 
-# -- a Model for recurrent checkpoints ----------------------------------------------------------------
-class RecurrentModel(Model):
-    """:class:`explorer.Model` for a recurrent-depth checkpoint.
+# -- the recurrent-depth model -----------------------------------------------------------------------
+class NotForRecurrentError(InputError, AttributeError):
+    """A method of :class:`explorer.Model` that a recurrent-depth model does not have (``trace``,
+    ``logit_lens``, ``think``). An :class:`InputError` whose message names what to use instead, and an
+    ``AttributeError``, so ``hasattr(model, "trace")`` is simply False."""
 
+
+#: what to use instead of each :class:`explorer.Model` method that does not apply here
+_MODEL_ONLY = {
+    "trace": "{name} is a recurrent-depth model: its core block is reused r times, so there is no per-layer "
+             "trace; use model.iterate(prompt) for the trajectory of iterations.",
+    "logit_lens": "the logit lens needs a trace; for a recurrent-depth model use model.iterate(prompt), whose steps "
+                  "carry the coda's read-out per iteration.",
+    "think": "continuous thoughts need a KV-cached causal LM; a recurrent-depth model thinks by iterating: use "
+             "model.iterate(prompt) or model.generate(prompt).",
+}
+
+
+class RecurrentModel(TokenAccess):
+    """A recurrent-depth checkpoint ready for exploring: ``iterate``, adaptive ``generate``, probes.
+
+    A sibling of :class:`explorer.Model` (both implement :class:`explorer.protocol.LanguageModel`).
     Probes and ``annotate`` work (``nearest_tokens(v, space="output")`` is the *lens* reading
-    ln_f → lm_head, skipping the coda); ``trace`` and ``logit_lens`` do not apply (the core is
-    reused ``r`` times, there is no flat stack of layers): use :meth:`iterate`."""
+    ln_f → lm_head, skipping the coda); ``trace``, ``logit_lens`` and ``think`` do not apply (the core
+    is reused ``r`` times, there is no flat stack of layers): asking for them raises
+    :class:`NotForRecurrentError`, which points to :meth:`iterate`."""
 
     def __init__(self, hf_model: RecurrentForCausalLM, tokenizer: Any, *, name: str = "") -> None:
-        from ..probes import TokenProbe
-
+        if not isinstance(hf_model, RecurrentForCausalLM):
+            raise InputError(f"this engine needs a recurrent-depth model (explorer.recurrent), got "
+                             f"{type(hf_model).__name__}; load one with explorer.recurrent.load_recurrent(folder) or "
+                             "load_huginn(folder) (without trust_remote_code).")
         self.hf, self.tokenizer = hf_model, tokenizer
         self.name = name or getattr(hf_model.config, "name_or_path", "") or "recurrent"
         self.config = cfg = hf_model.config
         self.n_layers = int(cfg.n_layers)
         self.d_model = int(cfg.n_embd)
         self.max_length = int(cfg.block_size)
-        self._layers = None
         self._norm = hf_model.transformer.ln_f
-        self._embed = hf_model.get_input_embeddings()
-        self._decode_cache: dict[int, str] = {}
-        self.probe = TokenProbe(final_norm=self._norm, unembed=hf_model.lm_head.weight, embed=self._embed.weight,
-                                decode=self._decode_one, softcap=None)
+        self._setup_tokens(embed=hf_model.get_input_embeddings(), final_norm=self._norm,
+                           unembed=hf_model.lm_head.weight)
         self.points = ["embed", "final"]
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for attributes the object does not have
+        if name in _MODEL_ONLY:
+            raise NotForRecurrentError(_MODEL_ONLY[name].format(name=self.__dict__.get("name", "this model")))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         c = self.config
         return (f"RecurrentModel({self.name!r}, prelude={c.n_layers_in_prelude}, core={c.n_layers_in_recurrent_block}"
                 f"×r, coda={c.n_layers_in_coda}, d={c.n_embd}, vocab={c.padded_vocab_size}, device={self.device})")
 
-    def trace(self, *a: Any, **kw: Any):  # type: ignore[override]
-        raise InputError(f"{self.name} is a recurrent-depth model: its core block is reused r times, so there "
-                         "is no per-layer trace; use model.iterate(prompt) for the trajectory of iterations.")
-
-    def logit_lens(self, *a: Any, **kw: Any):  # type: ignore[override]
-        raise InputError("the logit lens needs a trace; for a recurrent-depth model use model.iterate(prompt), "
-                         "whose steps carry the coda's read-out per iteration.")
-
-    def think(self, *a: Any, **kw: Any):  # type: ignore[override]
-        raise InputError("continuous thoughts need a KV-cached causal LM; a recurrent-depth model thinks by "
-                         "iterating: use model.iterate(prompt) or model.generate(prompt).")
-
     @torch.inference_mode()
-    def next_tokens(self, text: Any, k: int = 10, *, num_steps: int | None = None, seed: int = 0) -> TokenTable:  # type: ignore[override]
+    def next_tokens(self, text: Any, k: int = 10, *, num_steps: int | None = None, seed: int = 0) -> TokenTable:
+        """The top-``k`` next tokens after ``num_steps`` core iterations (default: the mean recurrence)."""
         ids = self.encode(text)
         r = int(num_steps if num_steps is not None else self.config.mean_recurrence)
         init = initial_states(self.hf, ids.shape[1], seed)
         logits = self.hf(ids, num_steps=r, input_states=init).logits[0, -1]
-        return _table(_Parts(self.hf, self.tokenizer, self.name), logits, k)
+        return _table(self, logits, k)
 
-    def generate(self, text: Any, max_new_tokens: int = 32, **kw: Any) -> str:  # type: ignore[override]
+    def generate(self, text: Any, max_new_tokens: int = 32, **kw: Any) -> str:
+        """Greedy text with per-token adaptive compute (see :func:`generate`)."""
         return generate(self, text, max_new_tokens, **kw).text
 
     def generate_adaptive(self, text: Any, max_new_tokens: int = 32, **kw: Any) -> GenerationResult:
+        """:func:`generate` with everything it measured (iterations and exit values per token)."""
         return generate(self, text, max_new_tokens, **kw)
 
     def iterate(self, prompt: Any, max_iters: int = 32, exit: str = "kl", threshold: float | None = None,
                 **kw: Any) -> IterationResult:
+        """One trajectory of core iterations per prompt position (see :func:`iterate`)."""
         return iterate(self, prompt, max_iters, exit, threshold, **kw)
 
 
@@ -407,14 +399,15 @@ def is_recurrent(obj: Any) -> bool:
 
 
 def load_recurrent(path: str | Path, device: str = "auto", *, huginn: bool | None = None,
-                   trust_remote_code: bool = False) -> Any:
+                   trust_remote_code: bool = False) -> RecurrentModel:
     """Load a recurrent checkpoint folder (saved by :mod:`explorer.recurrent.train`, or
-    Huginn-0125's) or a registered name (``"prosqa-recurrent"``) with its tokenizer, as a
-    :class:`RecurrentModel`."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    Huginn-0125's) or a registered name (``"prosqa-recurrent"``) with its tokenizer (if the folder
+    has one), in float32, as a :class:`RecurrentModel`. ``huginn=True`` reads the folder as
+    Huginn-0125's whatever its ``model_type``. The checkpoint is read by :mod:`explorer.models.load`,
+    like ``explorer.load_model`` does."""
+    from ..models.load import folder_model_type, load_folder
     from ..models.registry import lookup
-    from .model import HUGINN_MODEL_TYPE, load_huginn
+    from ..runtime import pick_device
 
     spec = lookup(str(path))
     folder = spec.prepare() if spec is not None else Path(path).expanduser()
@@ -423,18 +416,9 @@ def load_recurrent(path: str | Path, device: str = "auto", *, huginn: bool | Non
                 if str(path) == "prosqa-recurrent" else "")
         raise ModelNotFoundError(f"{folder} has no config.json; point at a checkpoint folder (e.g. RUN_DIR/latest) "
                                  f"or a registered name.{hint}")
-    dev = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
-    import json
-
-    mtype = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
-    try:
-        if huginn or mtype == HUGINN_MODEL_TYPE:
-            hf = load_huginn(folder, device=dev, trust_remote_code=trust_remote_code)
-        else:
-            hf = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(dev).eval()
-        tok = AutoTokenizer.from_pretrained(folder) if (folder / "tokenizer_config.json").is_file() else None
-    except (OSError, ValueError) as e:
-        raise ModelNotFoundError(f"could not load a recurrent model from {folder} ({e}).") from e
+    hf, tok = load_folder(folder, device=pick_device(device), dtype=torch.float32, trust_remote_code=trust_remote_code,
+                          loader=load_huginn if huginn or folder_model_type(folder) == HUGINN_MODEL_TYPE else None,
+                          need_tokenizer=False)
     if not isinstance(hf, RecurrentForCausalLM):
         raise ExplorerError(f"{folder} loaded as {type(hf).__name__} (remote code); the explorer's engine needs this "
                             "project's implementation: load without trust_remote_code.")
@@ -442,5 +426,6 @@ def load_recurrent(path: str | Path, device: str = "auto", *, huginn: bool | Non
 
 
 __all__ = ["iterate", "generate", "IterationResult", "GenerationResult", "initial_states", "trajectory_pca", "figure",
-           "RecurrentModel", "load_recurrent", "is_recurrent", "next_token_adaptive"]
+           "RecurrentModel", "NotForRecurrentError", "as_recurrent_model", "load_recurrent", "is_recurrent",
+           "next_token_adaptive"]
 _: Sequence[str] = __all__

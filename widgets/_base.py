@@ -1,16 +1,15 @@
-"""Small helpers shared by the widgets: ESM loading, binary payloads, placement on a map."""
+"""Small helpers shared by the widgets: ESM loading, binary payloads, the trajectory payload, placement on a map."""
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from explorer.errors import InputError
 from explorer.projection import Projection, as_matrix, fit_projection
-from explorer.trajectory import TokenTable
+from explorer.trajectory import Trajectory
 
 HERE = Path(__file__).parent
 MAX_CANVAS_BACKGROUND = 50_000  # points drawn on the stepper's / lens' own canvas
@@ -27,14 +26,36 @@ def f32_bytes(a: Any) -> bytes:
     return np.ascontiguousarray(np.asarray(a, dtype=np.float32)).tobytes()
 
 
-def finite_list(a: Any) -> list[float | None]:
-    return [None if (v is None or not math.isfinite(float(v))) else float(v) for v in np.asarray(a, np.float64)]
-
-
-def table_json(t: TokenTable | None, k: int) -> dict[str, Any] | None:
-    if t is None or len(t) == 0:
+def _top(table: dict[str, Any] | None, k: int) -> dict[str, Any] | None:
+    """The first ``k`` rows of a serialised :class:`~explorer.trajectory.TokenTable` (None if empty)."""
+    if not table or not table["tokens"]:
         return None
-    return {"tokens": [str(x) for x in t.tokens[:k]], "scores": [float(s) for s in t.scores[:k]]}
+    return {"tokens": [str(x) for x in table["tokens"][:k]], "scores": [float(s) for s in table["scores"][:k]]}
+
+
+def trajectory_payload(trajectory: Trajectory, panels: Sequence[str], k: int) -> dict[str, Any]:
+    """What the browser is sent about a trajectory (the stepper's ``_data``, less its own
+    options), built from the trajectory's own serialisation (:meth:`Trajectory.to_dict`):
+    title, kind, step names and labels, every scalar per step (None where not finite or
+    missing), the top-``k`` of each probe space in ``panels`` per step (None where a step has
+    none), and each panel's score name."""
+    d = trajectory.to_dict()
+    steps = d["steps"]
+    scalar_names = list(dict.fromkeys(name for st in steps for name in st["scalars"]))
+    score_names = {}
+    for space in panels:
+        t = next((st["probes"][space] for st in steps if space in st["probes"]), None)
+        score_names[space] = t["score_name"] if t is not None else ("prob" if space == "output" else "cos")
+    return {
+        "title": d["title"] or f"{d['kind']} ({len(steps)} steps)",
+        "kind": d["kind"],
+        "names": [st["name"] for st in steps],
+        "labels": [str(st["label"]) for st in steps],
+        "scalars": {name: [st["scalars"].get(name) for st in steps] for name in scalar_names},
+        "probes": {space: [_top(st["probes"].get(space), k) for st in steps] for space in panels},
+        "panels": list(panels),
+        "score_names": score_names,
+    }
 
 
 def sample_rows(a: np.ndarray, cap: int, seed: int = 0) -> np.ndarray:

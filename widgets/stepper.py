@@ -10,7 +10,7 @@ import traitlets
 from explorer.errors import InputError
 from explorer.trajectory import Step, TokenTable, Trajectory
 
-from ._base import MAX_CANVAS_BACKGROUND, esm, f32_bytes, finite_list, resolve_placement, sample_rows, table_json
+from ._base import MAX_CANVAS_BACKGROUND, esm, f32_bytes, resolve_placement, sample_rows, trajectory_payload
 
 PREFERRED_SCALARS = ("entropy", "delta_norm", "kl_prev", "rel_delta", "norm", "cos_prev")
 
@@ -77,22 +77,7 @@ class ThoughtStepper(anywidget.AnyWidget):
                              "Add some with trajectory.with_dynamics() or model.annotate(trajectory).")
         chosen = scalar or next((s for s in PREFERRED_SCALARS if s in names), names[0] if names else "")
         self.panels = probe_panels(trajectory)
-        score_names = {}
-        for space in self.panels:
-            t = next((s.probes[space] for s in trajectory if space in s.probes), None)
-            score_names[space] = t.score_name if t is not None else ("prob" if space == "output" else "cos")
-        data = {
-            "title": trajectory.title or f"{trajectory.kind} ({len(trajectory)} steps)",
-            "kind": trajectory.kind,
-            "names": trajectory.names,
-            "labels": [str(x) for x in trajectory.labels],
-            "scalars": {s: finite_list(trajectory.scalar(s)) for s in names},
-            "probes": {space: [table_json(st.probes.get(space), self.k) for st in trajectory]
-                       for space in self.panels},
-            "panels": list(self.panels),
-            "score_names": score_names,
-            "fit": fit,
-        }
+        data = {**trajectory_payload(trajectory, self.panels, self.k), "fit": fit}
         with self.hold_sync():
             self._size = [int(size[0]), int(size[1])]
             self.interval = int(interval_ms)

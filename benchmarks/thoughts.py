@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         m = statistics.median(v)
         lines.append(f"| {k} | {m:.3f} | {1000 * m / n:.1f} | {m / base:.2f} |")
     if args.checkpoint and args.data:
-        from explorer.tasks.prosqa.evaluate import evaluate
+        from explorer.thoughts.evaluate import evaluate
         from explorer.tasks.prosqa.generate import load
 
         ck = explorer.load_model(args.checkpoint, device="cpu")

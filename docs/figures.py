@@ -47,7 +47,7 @@ def recurrent_figures(n_problems: int) -> dict[str, object]:
     from explorer.models.registry import SHIPPED_DIR
     from explorer.recurrent import figure
     from explorer.recurrent.report import accuracy_figure, distance_figure, hop_curves_figure, hops_figure
-    from explorer.recurrent.train import distance_mass, evaluate_iterations
+    from explorer.recurrent.evaluate import distance_mass, evaluate_iterations
     from explorer.tasks.prosqa import VALIDATION, load
     from explorer.tasks.prosqa.generate import fixed_hop_sets
     from explorer.tasks.prosqa.compact import compact_prompt

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
-from .errors import ExplorerError
+from .errors import ExplorerError, InputError
 
 TOUR = "notebooks/00_tour.ipynb"
 
@@ -77,13 +79,131 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- latent-explorer prosqa eval ----------------------------------------------------------------------
+def report(run: Callable[[], tuple[dict[str, Any], dict[str, Any] | None]], *, prog: str,
+           out: str | None = None) -> int:
+    """The tail of every evaluation command: ``run()`` gives (summary, full result); print the
+    summary as one JSON line, write the full result (per-problem outputs) to ``out`` if given (and
+    there is one), and turn a typed error into a message on stderr and exit status 2."""
+    try:
+        summary, full = run()
+    except ExplorerError as e:
+        print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    if out and full is not None:
+        from .io import atomic_write_text
+
+        atomic_write_text(Path(out), json.dumps(full, indent=1, default=str))
+    return 0
+
+
+# engine → the module that evaluates it on ProsQA: ``add_eval_arguments(parser)`` adds its options,
+# ``run_eval(args)`` returns (summary, full result)
+EVALUATORS = {
+    "thoughts": "explorer.thoughts.evaluate",     # Coconut, Soft Thinking, CoT, no-CoT (--mode: its METHODS)
+    "recurrent": "explorer.recurrent.evaluate",   # recurrent depth: accuracy per iteration count
+    "lcm": "explorer.concepts.lcm.evaluate",      # the Base-LCM: reasoning in sentence-vector space
+}
+
+
+def _evaluator(engine: str) -> Any:
+    import importlib
+
+    return importlib.import_module(EVALUATORS[engine])
+
+
+def _thought_modes() -> tuple[str, ...]:
+    """The modes of the thoughts engine (``coconut``, ``soft``, ``cot``, ``no_cot``)."""
+    return tuple(_evaluator("thoughts").METHODS)
+
+
+def _mode(name: str) -> str:
+    return name.replace("nocot", "no_cot")
+
+
+def eval_engine(method: str | None = None, engine: str | None = None, mode: str | None = None) -> tuple[str, str | None]:
+    """(engine, mode) from the flags of ``prosqa eval``. ``--method`` is the older single flag:
+    ``recurrent`` and ``lcm`` name an engine, ``coconut``, ``soft``, ``cot``, ``no_cot`` (``nocot``) a
+    mode of the ``thoughts`` engine. Nothing given: ``thoughts`` thinking with ``coconut``."""
+    mode = None if mode is None else _mode(mode)
+    if method is not None:
+        method = _mode(method)
+        implied, implied_mode = (method, None) if method in EVALUATORS else ("thoughts", method)
+        if (engine is not None and engine != implied) or (mode is not None and implied_mode not in (None, mode)):
+            given = " ".join(f"--{k} {v}" for k, v in (("engine", engine), ("mode", mode)) if v is not None)
+            raise InputError(f"--method {method} means --engine {implied}"
+                             + (f" --mode {implied_mode}" if implied_mode else "")
+                             + f", which contradicts {given}; pass either --method or --engine/--mode.")
+        engine, mode = implied, mode if mode is not None else implied_mode
+    engine = engine or "thoughts"
+    if engine not in EVALUATORS:
+        raise InputError(f"--engine must be one of {', '.join(EVALUATORS)}, got {engine!r}.")
+    modes = _thought_modes()
+    if engine != "thoughts":
+        if mode is not None:
+            raise InputError(f"--mode is how the thoughts engine thinks ({', '.join(modes)}); the {engine} engine "
+                             "has no modes: leave --mode out.")
+        return engine, None
+    mode = mode or "coconut"
+    if mode not in modes:
+        raise InputError(f"--mode must be one of {', '.join(modes)}, got {mode!r}.")
+    return engine, mode
+
+
+def _engine_flags(ap: argparse.ArgumentParser, *, visible: bool = True) -> None:
+    """``--engine``, ``--mode`` and the older ``--method`` (their values are checked by :func:`eval_engine`)."""
+    modes = _thought_modes()
+    h = (lambda text: text) if visible else (lambda text: argparse.SUPPRESS)
+    ap.add_argument("--engine", choices=list(EVALUATORS), default=None,
+                    help=h("thoughts (default), recurrent or lcm; each has options of its own (--engine ENGINE --help)"))
+    ap.add_argument("--mode", type=_mode, choices=modes, default=None,
+                    help=h("how the thoughts engine thinks (default: coconut; nocot is no_cot)"))
+    ap.add_argument("--method", type=_mode, choices=[*modes, *(e for e in EVALUATORS if e != "thoughts")], default=None,
+                    help=h("the older single flag: --method recurrent|lcm is --engine recurrent|lcm, "
+                           "--method coconut|soft|cot|no_cot is --engine thoughts --mode ..."))
+
+
+def _eval_parser(prog: str, engine: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description="ProsQA accuracy of a model: an engine (--engine), thinking "
+                                 "in a mode (--mode, the thoughts engine only), with a model (--model).")
+    _engine_flags(ap)
+    ap.add_argument("--model", default=None, help="registered name or checkpoint folder (default: prosqa-<mode> for "
+                                                   "thoughts, prosqa-recurrent, the shipped prosqa-lcm)")
+    ap.add_argument("--data", default=None, help="Coconut-format JSON file (default: the shipped real validation set)")
+    ap.add_argument("--limit", type=int, default=None, help="evaluate the first N problems only")
+    ap.add_argument("--json", action="store_true", help="print only the JSON summary (no progress bar)")
+    ap.add_argument("--out", help="also write the full result (per-problem outputs) as JSON here")
+    _evaluator(engine).add_eval_arguments(ap.add_argument_group(f"options of --engine {engine}"))
+    return ap
+
+
+def prosqa_eval(argv: list[str] | None = None, *, prog: str = "latent-explorer prosqa eval") -> int:
+    """``latent-explorer prosqa eval [--engine thoughts|recurrent|lcm] [--mode MODE] [--model NAME_OR_FOLDER]
+    [--data DATA.json] [--limit N] [--json] [--out FILE]`` and the engine's own options; the older
+    ``--method coconut|soft|cot|no_cot|recurrent|lcm`` still works (see :func:`eval_engine`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(prog=prog, add_help=False)
+    _engine_flags(pre, visible=False)
+    flags = pre.parse_known_args(argv)[0]
+    try:
+        engine, mode = eval_engine(flags.method, flags.engine, flags.mode)
+    except InputError as e:
+        print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    args = _eval_parser(prog, engine).parse_args(argv)
+    args.engine, args.mode = engine, mode
+    return report(lambda: _evaluator(engine).run_eval(args), prog=prog, out=args.out)
+
+
 # Subcommands whose options belong to a module of their own: ``latent-explorer GROUP ACTION ARGS``
-# runs ``MODULE.main(ARGS)`` (each module's ``--help`` lists its options).
+# runs ``MODULE.main(ARGS)``, or ``MODULE:FUNCTION(ARGS)`` (each one's ``--help`` lists its options).
 DELEGATED = {
     ("train", "coconut"): ("explorer.thoughts.train", "train continuous thoughts (Coconut curriculum; also CoT / no-CoT)"),
     ("train", "recurrent"): ("explorer.recurrent.train", "train a recurrent-depth (prelude-core-coda) model"),
     ("prosqa", "generate"): ("explorer.tasks.prosqa.generate", "generate ProsQA problems (Coconut JSON)"),
-    ("prosqa", "eval"): ("explorer.tasks.prosqa.evaluate", "ProsQA accuracy of a model: MODEL DATA --method ..."),
+    ("prosqa", "eval"): ("explorer.cli:prosqa_eval", "ProsQA accuracy of a model: --engine thoughts|recurrent|lcm "
+                                                    "[--mode coconut|soft|cot|no_cot] [--model NAME]"),
     ("prosqa", "audit"): ("explorer.tasks.prosqa.audit", "how often surface rules pick the answer (shortcuts)"),
 }
 
@@ -93,8 +213,8 @@ def _delegate(argv: list[str]) -> int | None:
     import importlib
 
     if len(argv) >= 2 and (argv[0], argv[1]) in DELEGATED:
-        module = importlib.import_module(DELEGATED[argv[0], argv[1]][0])
-        return int(module.main(argv[2:]) or 0)
+        module, _, function = DELEGATED[argv[0], argv[1]][0].partition(":")
+        return int(getattr(importlib.import_module(module), function or "main")(argv[2:]) or 0)
     return None
 
 

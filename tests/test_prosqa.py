@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from explorer.errors import InputError, SaveFileError
-from explorer.tasks.prosqa import evaluate as ev
+from explorer.tasks.prosqa import prompts as ev
 from explorer.tasks.prosqa.generate import (CONCEPTS, PERSONS, GeneratorConfig, generate, load, main, statement,
                                             vocabulary_from, write)
 
@@ -107,7 +107,7 @@ def test_extra_reachability_queries_are_true_and_leave_the_problem_alone():
 
 
 def test_lookup_questions_are_statements_of_the_graph():
-    from explorer.thoughts.train import build_tokenizer
+    from explorer.tasks.prosqa.tokenizer import build_tokenizer
 
     tok = build_tokenizer()
     for q in generate(20, seed=6, cfg=GeneratorConfig(queries=2, lookups=4)):
@@ -238,6 +238,8 @@ def test_answer_parsing_as_in_coconut():
 
 
 def test_evaluate_with_an_engine(problems):
+    from explorer.thoughts.evaluate import evaluate
+
     data = problems[:6]
     answers = {ev.prompt_of(p): p["answer"] for p in data}
     right = set(list(answers)[:3])
@@ -245,13 +247,13 @@ def test_evaluate_with_an_engine(problems):
     def engine(prompt):
         return "### " + (answers[prompt] if prompt in right else "wrong.")
 
-    res = ev.evaluate(engine, data, "cot")
+    res = evaluate(engine, data, "cot")
     assert res["n"] == 6 and res["accuracy"] == pytest.approx(0.5)
     assert res["mean_generated_tokens"] > 0 and res["correct"] == [True] * 3 + [False] * 3
     with pytest.raises(InputError, match="method"):
-        ev.evaluate(engine, data, "magic")
+        evaluate(engine, data, "magic")
     with pytest.raises(InputError, match="non-empty"):
-        ev.evaluate(engine, [], "cot")
+        evaluate(engine, [], "cot")
 
 
 def test_generated_graphs_are_as_dense_as_the_validation_set():
@@ -267,3 +269,71 @@ def test_generated_graphs_are_as_dense_as_the_validation_set():
     assert old["statements"] < 0.8 * real["statements"] and old["people"] > 3  # what the first generator gave
     with pytest.raises(InputError, match="layout"):
         generate(1, cfg=GeneratorConfig(layout="dense"))
+
+
+def test_the_task_imports_no_method():
+    """explorer.tasks.prosqa holds what does not depend on a method: none of its modules imports
+    explorer.thoughts, explorer.recurrent, explorer.concepts, explorer.model or explorer.loading."""
+    import ast
+
+    import explorer.tasks.prosqa as task
+
+    banned = ("explorer.thoughts", "explorer.recurrent", "explorer.concepts", "explorer.model", "explorer.loading")
+    for path in sorted(Path(task.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = "explorer.tasks.prosqa".rsplit(".", node.level - 1)[0] if node.level else ""
+                names = [f"{base}.{node.module}" if node.module and base else (node.module or base)]
+                names += [f"{names[0]}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            bad = [n for n in names if any(n == b or n.startswith(b + ".") for b in banned)]
+            assert not bad, f"{path.name} imports {bad}"
+
+
+def test_one_breadth_first_search(problems):
+    """generate, audit, the frontier probe and the reach sets all use graph.distances."""
+    import importlib
+
+    from explorer.tasks.prosqa import audit, graph
+    from explorer.thoughts import frontier
+
+    gen = importlib.import_module("explorer.tasks.prosqa.generate")  # the package's `generate` is the function
+
+    assert gen.distances is graph.distances and audit.distances is graph.distances
+    assert frontier.hop_sets is graph.hop_sets
+    for p in problems[:10]:
+        n = len(p["idx_to_symbol"])
+        walks, dist = graph.hop_sets(p, 3)
+        assert dist == bfs(n, p["edges"], p["root"]) and walks[0] == {p["root"]}
+        assert all(v in dist and dist[v] <= h for h, w in enumerate(walks) for v in w)
+        for s, reached in graph.reach_sets(p).items():
+            assert reached == {v: d for v, d in bfs(n, p["edges"], s).items() if d >= 1}
+
+
+def test_eval_flags_and_their_older_spellings(capsys):
+    """`prosqa eval`: --engine, --mode and --model are separate; --method still works as before."""
+    from explorer.cli import eval_engine, main as cli
+
+    assert eval_engine() == ("thoughts", "coconut")
+    assert eval_engine(engine="recurrent") == ("recurrent", None)
+    assert eval_engine(mode="nocot") == ("thoughts", "no_cot")
+    for method, want in [("recurrent", ("recurrent", None)), ("lcm", ("lcm", None)), ("coconut", ("thoughts", "coconut")),
+                         ("soft", ("thoughts", "soft")), ("cot", ("thoughts", "cot")), ("nocot", ("thoughts", "no_cot")),
+                         ("no_cot", ("thoughts", "no_cot"))]:
+        assert eval_engine(method) == want
+        assert eval_engine(method, want[0], want[1]) == want        # saying it twice is fine
+    for bad in [dict(method="recurrent", engine="thoughts"), dict(method="cot", mode="soft"),
+                dict(engine="lcm", mode="coconut"), dict(mode="dream")]:
+        with pytest.raises(InputError, match="--"):
+            eval_engine(**bad)
+    assert cli(["prosqa", "eval", "--engine", "recurrent", "--mode", "cot"]) == 2
+    assert "leave --mode out" in capsys.readouterr().err
+    assert cli(["prosqa", "eval", "--engine", "thoughts", "--mode", "cot", "--limit", "1", "--json"]) == 2
+    assert "prosqa-cot is not shipped yet" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(["prosqa", "eval", "--engine", "recurrent", "--help"])
+    out = capsys.readouterr().out
+    assert "--iterations" in out and "--method" in out and "--model" in out

@@ -19,7 +19,7 @@ PROMPT = "Tom is a wumpus. Every wumpus is a brimpus. Is Tom a brimpus or gorpus
 
 @pytest.fixture(scope="module")
 def tok():
-    from explorer.thoughts.train import build_tokenizer
+    from explorer.tasks.prosqa.tokenizer import build_tokenizer
 
     return build_tokenizer()
 
@@ -207,7 +207,9 @@ def test_recurrent_model_wrapper(model):
 # -- the trainer ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("task", ["reach", "answer"])
 def test_checkpoint_resume_equals_uninterrupted(tmp_path, task):
-    from explorer.recurrent.train import TrainConfig, Trainer, evaluate_iterations, task_of
+    from explorer.recurrent.data import task_of
+    from explorer.recurrent.evaluate import evaluate_iterations
+    from explorer.recurrent.train import TrainConfig, Trainer
     from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make
 
     data = make(6, seed=3, cfg=GeneratorConfig(min_nodes=6, max_nodes=8, min_hops=1, max_hops=2))
@@ -289,7 +291,8 @@ def test_teacher_forced_answer_accuracy_reads_the_right_token(tok):
     answer; its negation scores 0."""
     from types import SimpleNamespace
 
-    from explorer.recurrent.train import answer_accuracy, encode_problem
+    from explorer.recurrent.data import encode_problem
+    from explorer.recurrent.evaluate import answer_accuracy
     from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make
 
     data = make(3, seed=8, cfg=GeneratorConfig(min_nodes=6, max_nodes=9, min_hops=1, max_hops=2, queries=3, lookups=2,
@@ -325,7 +328,7 @@ def test_teacher_forced_answer_accuracy_reads_the_right_token(tok):
 
 
 def test_teacher_forced_eval_from_the_command_line(model, tmp_path, capsys):
-    from explorer.recurrent.train import eval_main
+    from explorer.recurrent.evaluate import eval_main
     from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make, write
 
     model.hf.save_pretrained(tmp_path / "m")
@@ -342,7 +345,7 @@ def test_teacher_forced_eval_from_the_command_line(model, tmp_path, capsys):
 
 
 def test_encoded_problem_carries_every_answer_as_a_label(tok):
-    from explorer.recurrent.train import encode_problem
+    from explorer.recurrent.data import encode_problem
     from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make
 
     prob = make(1, seed=4, cfg=GeneratorConfig(queries=3))[0]
@@ -462,7 +465,8 @@ HAND = {"question": "Tom is a wumpus. Every wumpus is a yumpus. Every yumpus is 
 
 def test_compact_form_of_a_hand_made_problem():
     from explorer.tasks.prosqa import VALIDATION
-    from explorer.tasks.prosqa.compact import compact_prompt, options, reach_sets, statements
+    from explorer.tasks.prosqa.compact import compact_prompt, options, statements
+    from explorer.tasks.prosqa.graph import reach_sets
     from explorer.tasks.prosqa.generate import load
 
     assert statements(HAND) == [(0, 2), (2, 3), (3, 4), (1, 5), (2, 6)]
@@ -483,7 +487,8 @@ def test_compact_form_of_a_hand_made_problem():
 def test_reach_examples_put_the_answer_set_at_each_question(tok):
     import random
 
-    from explorer.recurrent.train import collate_reach, encode_reach, reach_loss
+    from explorer.recurrent.data import collate_reach, encode_reach
+    from explorer.recurrent.losses import reach_loss
 
     ids, qs = encode_reach(tok, HAND, random.Random(0), queries=5)
     again, _ = encode_reach(tok, HAND, random.Random(0), queries=5)
@@ -522,8 +527,9 @@ def test_iteration_supervision_teaches_iteration_j_the_concepts_within_j_hops(to
     not) is against the concepts at most j hops away, read from the model's own forward."""
     import random
 
-    from explorer.recurrent.train import (TrainConfig, build_recurrent_model, collate_reach, encode_reach,
-                                          iteration_loss, reach_loss, within_hops)
+    from explorer.recurrent.data import collate_reach, encode_reach, within_hops
+    from explorer.recurrent.losses import iteration_loss, reach_loss
+    from explorer.recurrent.train import TrainConfig, build_recurrent_model
 
     ids, qs = encode_reach(tok, HAND, random.Random(0), queries=12)
     batch = collate_reach([(ids, qs)], tok.pad_token_id, len(tok))
@@ -553,7 +559,8 @@ def test_iteration_supervision_teaches_iteration_j_the_concepts_within_j_hops(to
 def test_fixed_recurrence_always_runs_the_same_iterations():
     """recurrence="fixed" (the no-CoT baseline at 1): the core runs mean_recurrence times, the last
     backprop_depth with gradient, whatever the draw; "sampled" follows Huginn's draw."""
-    from explorer.recurrent.train import TrainConfig, recurrence_draw
+    from explorer.recurrent.losses import recurrence_draw
+    from explorer.recurrent.train import TrainConfig
 
     gen = torch.Generator().manual_seed(0)
     assert {recurrence_draw(TrainConfig(recurrence="fixed", mean_recurrence=1, backprop_depth=1), gen)
@@ -570,7 +577,8 @@ def test_reach_evaluation_reads_the_options_after_the_question(tok):
     """The fixed-iteration logits are the engine's (same initial states), and an answer is the
     option scored higher there."""
     from explorer.recurrent.engine import initial_states, next_token_adaptive
-    from explorer.recurrent.train import evaluate_iterations, name_token_ids, reach_logits
+    from explorer.recurrent.evaluate import evaluate_iterations, reach_logits
+    from explorer.tasks.prosqa.tokenizer import name_token_ids
     from explorer.tasks.prosqa.compact import compact_prompt
 
     hf = build_model(tiny_config(vocab_size=len(tok), prosqa_task="reach"), seed=1).eval()
@@ -595,7 +603,8 @@ def test_reach_evaluation_reads_the_options_after_the_question(tok):
 
 def test_distance_mass_sums_node_probabilities_by_hops(tok):
     from explorer.recurrent.report import distance_figure
-    from explorer.recurrent.train import distance_mass, name_token_ids, reach_logits
+    from explorer.recurrent.evaluate import distance_mass, reach_logits
+    from explorer.tasks.prosqa.tokenizer import name_token_ids
 
     m = RecurrentModel(build_model(tiny_config(vocab_size=len(tok), prosqa_task="reach"), seed=1).eval(), tok)
     dm = distance_mass(m, [HAND, HAND], max_iters=3, seed=2)
@@ -664,7 +673,7 @@ def test_on_small_graphs_hop_h_needs_h_iterations_and_beats_the_same_size_model(
     iteration answers 2-hop problems that the first and the same-size model without recurrence
     cannot, and the adaptive exit spends more iterations on 4-hop problems than on 1-hop ones."""
     import explorer
-    from explorer.recurrent.train import evaluate_iterations
+    from explorer.recurrent.evaluate import evaluate_iterations
     from explorer.tasks.prosqa.generate import fixed_hop_sets
 
     model, baseline = explorer.load_model("prosqa-recurrent"), explorer.load_model("prosqa-recurrent-nocot")
@@ -686,7 +695,7 @@ def test_the_shipped_model_reproduces_its_published_numbers(name):
     import io
 
     from explorer.models.registry import SHIPPED_DIR
-    from explorer.recurrent.train import eval_main
+    from explorer.recurrent.evaluate import eval_main
 
     prov = json.loads((SHIPPED_DIR / name / "provenance.json").read_text())
     want = prov["results"]["real validation set, first 40"]

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from explorer.errors import ContextLengthError, InputError, SaveFileError
+from explorer.tasks.prosqa.tokenizer import build_tokenizer, node_probabilities
 from explorer.thoughts import ThoughtSession, recompute, think
-from explorer.thoughts.engine import filter_probs
-from explorer.thoughts.frontier import (frontier_probe, frontier_share, group_probabilities, node_groups,
-                                        node_probabilities)
+from explorer.thoughts import data as D
 from explorer.thoughts import train as T
+from explorer.thoughts.engine import filter_probs
+from explorer.thoughts.frontier import frontier_probe, frontier_share, group_probabilities, node_groups
 
 PROMPT = "The capital of France is"
 
@@ -150,7 +151,7 @@ def tiny_data():
 
 
 def test_tokenizer_round_trips_and_curriculum(tiny_data):
-    tok = T.build_tokenizer()
+    tok = build_tokenizer()
     p = tiny_data[0]
     text = p["question"] + "\n" + "\n".join(p["steps"]) + "\n### " + p["answer"]
     ids = tok(text, add_special_tokens=False)["input_ids"]
@@ -159,29 +160,29 @@ def test_tokenizer_round_trips_and_curriculum(tiny_data):
     sp = T.add_thought_tokens(hf, tok)
     assert hf.get_input_embeddings().weight.shape[0] == len(tok) and sp["<bot>"] in tok.get_vocab().values()
     cfg = tiny_cfg()
-    t = T.tokenize_problem(tok, p)
+    t = D.tokenize_problem(tok, p)
     for stage, n_lat, n_steps in [(0, 0, 3), (1, 1, 2), (2, 2, 1), (3, 2, 0)]:   # stage 3 > max: all steps gone
-        x, y = T.build_example(t, stage, cfg, sp)
+        x, y = D.build_example(t, stage, cfg, sp)
         assert x.count(sp["<latent>"]) == n_lat and x.count(sp["<bot>"]) == 1
         kept = sum(len(s) for s in t.steps[len(t.steps) - n_steps:])
         labelled = [i for i in y if i != -100]
         assert labelled == [i for s in t.steps[len(t.steps) - n_steps:] for i in s] + t.answer
         assert len(labelled) == kept + len(t.answer) and y[x.index(sp["<eot>"])] == -100
-    x, y = T.build_example(t, 5, T.TrainConfig(method="cot"), {})
+    x, y = D.build_example(t, 5, T.TrainConfig(method="cot"), {})
     assert y.count(-100) == len(t.question) and len(x) == len(t.question) + sum(map(len, t.steps)) + len(t.answer)
 
 
 def test_batched_multipass_equals_one_example_at_a_time(tiny_data):
-    tok = T.build_tokenizer()
+    tok = build_tokenizer()
     hf = T.build_base_model(tok, n_layer=2, n_embd=32, n_head=2, n_positions=256).eval()
     sp = T.add_thought_tokens(hf, tok)
     cfg = tiny_cfg()
-    exs = [T.build_example(T.tokenize_problem(tok, p), s, cfg, sp) for p, s in zip(tiny_data[:4], [0, 1, 2, 3])]
-    batch = T.collate(exs, tok.pad_token_id, sp["<latent>"])
+    exs = [D.build_example(D.tokenize_problem(tok, p), s, cfg, sp) for p, s in zip(tiny_data[:4], [0, 1, 2, 3])]
+    batch = D.collate(exs, tok.pad_token_id, sp["<latent>"])
     lat = sp["<latent>"]
     assert len({(r == lat).nonzero().flatten()[:1].tolist()[0] for r in batch["input_ids"] if (r == lat).any()}) == 1
     with torch.no_grad():
-        _, logits = T.coconut_forward(hf, batch, lat)
+        _, logits = D.coconut_forward(hf, batch, lat)
         for i, (x, _) in enumerate(exs):
             emb = hf.get_input_embeddings()(torch.tensor([x]))
             for q in [j for j, t in enumerate(x) if t == lat]:
@@ -221,7 +222,7 @@ def test_resume_gives_the_same_state(tiny_data, tmp_path):
 
 def test_checkpoint_loads_and_thinks(tiny_data, tmp_path):
     import explorer
-    from explorer.tasks.prosqa.evaluate import evaluate
+    from explorer.thoughts.evaluate import evaluate
 
     tr = T.Trainer(tiny_data[:4], tmp_path / "r", tiny_cfg(num_epochs=2, save_every=100), progress=False,
                    eval_data=tiny_data[:2], eval_limit=2)
@@ -242,7 +243,7 @@ def test_checkpoint_loads_and_thinks(tiny_data, tmp_path):
 
 
 def test_context_overflow_is_typed(tiny_data, tmp_path):
-    tok = T.build_tokenizer()
+    tok = build_tokenizer()
     import explorer
 
     hf = T.build_base_model(tok, n_layer=1, n_embd=16, n_head=2, n_positions=8)

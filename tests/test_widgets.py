@@ -229,7 +229,7 @@ def test_widgets_take_trajectories_of_every_engine(smol):
     """The stepper and the map do not care which engine made a trajectory: layers of a trace,
     continuous thoughts of the default model, and recurrent iterations of a tiny recurrent model."""
     from explorer.recurrent import RecurrentModel, build_model, tiny_config
-    from explorer.thoughts.train import build_tokenizer
+    from explorer.tasks.prosqa.tokenizer import build_tokenizer
 
     layers = smol.annotate(smol.trace("The capital of France is").trajectory(position=-1), k=5).with_dynamics()
     thoughts = smol.think("Is a whale a fish or a mammal?", n_thoughts=3, mode="coconut", k=5).trajectory

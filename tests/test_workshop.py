@@ -112,10 +112,10 @@ def test_thought_exercises_right_and_wrong(smol):
 def test_recurrent_exercises_right_and_wrong():
     """Checked against what the model does: a tiny random recurrent model of the reach task, on real problems."""
     from explorer.recurrent import RecurrentModel, build_model, tiny_config
-    from explorer.recurrent.train import distance_mass, evaluate_iterations
+    from explorer.recurrent.evaluate import distance_mass, evaluate_iterations
     from explorer.tasks.prosqa import VALIDATION, load
     from explorer.tasks.prosqa.compact import compact_prompt
-    from explorer.thoughts.train import build_tokenizer
+    from explorer.tasks.prosqa.tokenizer import build_tokenizer
     from explorer.workshop.recurrent import MAX_ITERS, N_EVAL, N_MASS, exercises as recurrent_exercises
 
     tok = build_tokenizer()

@@ -7,7 +7,8 @@
   (``concept.{k}``), and :func:`analogy_accuracy` for token spaces.
 * :mod:`.bank` — built-in workshop banks and the token analogy set.
 * :mod:`.autoencoder` — the shipped MiniLM → text decoder (a small GRU).
-* :mod:`.lcm` — a small Base-LCM (MSE next-concept model) for ProsQA chains.
+* :mod:`.lcm` — a small Base-LCM (MSE next-concept model) for ProsQA chains: the model
+  (:mod:`.lcm.model`), its trainer (:mod:`.lcm.train`) and its evaluation (:mod:`.lcm.evaluate`).
 
 Heavy parts (torch models) load lazily: importing this package is cheap.
 """

@@ -1,4 +1,4 @@
-"""Figures of a recurrent model's ProsQA evaluation (the dict :func:`~explorer.recurrent.train.evaluate_iterations`
+"""Figures of a recurrent model's ProsQA evaluation (the dict :func:`~explorer.recurrent.evaluate.evaluate_iterations`
 returns, or its JSON summary from ``latent-explorer prosqa eval --method recurrent --json``).
 
 * :func:`accuracy_figure` — accuracy against the number of core iterations (log axis), the
@@ -10,7 +10,7 @@ returns, or its JSON summary from ``latent-explorer prosqa eval --method recurre
   generated with a fixed hop count), with each one's adaptive exit: does hop h need h iterations?
 * :func:`distance_figure` — for a ``"reach"`` model, where its answer's probability sits per
   iteration, by the nodes' hop distance from the question's person
-  (:func:`~explorer.recurrent.train.distance_mass`).
+  (:func:`~explorer.recurrent.evaluate.distance_mass`).
 """
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def hop_curves_figure(results: Mapping[Any, Mapping[str, Any]], *, baselines: Ma
 
 def distance_figure(mass: Mapping[str, Any], title: str = "Where the answer sits, per core iteration"):
     """Stacked areas: the probability on nodes 1, 2, … hops from the person, and on unreachable
-    nodes, against the iteration count (``mass``: :func:`~explorer.recurrent.train.distance_mass`'s result)."""
+    nodes, against the iteration count (``mass``: :func:`~explorer.recurrent.evaluate.distance_mass`'s result)."""
     import plotly.graph_objects as go
 
     if not mass.get("mass") or not mass.get("iterations"):

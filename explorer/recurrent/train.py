@@ -1,4 +1,5 @@
-"""Training a recurrent-depth model on ProsQA with Huginn's recipe, and evaluating it per iteration count.
+"""Training a recurrent-depth model on ProsQA with Huginn's recipe: the settings (:class:`TrainConfig`),
+the trainer (:class:`Trainer`) and ``latent-explorer train recurrent`` (:func:`main`).
 
 Two task formats (``TrainConfig.task``), both without a chain of thought, so the model must do the
 multi-hop search inside its core iterations:
@@ -19,17 +20,18 @@ a Poisson count with a log-normal rate of mean ``mean_recurrence``), the first `
 without gradient and the last ``k ≤ backprop_depth`` with it (truncated backprop); the initial state
 is random. The draw and the initial state come from a generator seeded by ``(seed, step)``, so a
 resumed run repeats an uninterrupted one exactly. The tokenizer is the word-level ProsQA one of
-:func:`explorer.thoughts.train.build_tokenizer`.
+:func:`explorer.tasks.prosqa.tokenizer.build_tokenizer`.
 
 Runs are seeded, show a tqdm bar, save every ``save_every`` steps into ``run_dir/latest`` (a HF
 folder — ``explorer.recurrent.load_recurrent(run_dir / "latest")`` works — plus
 ``trainer_state.json`` and ``optimizer.pt``, read back with ``weights_only=True``), and resume.
 
-:func:`evaluate_iterations` measures accuracy at fixed iteration counts and with adaptive exit.
+The examples and batches are :mod:`.data`, the losses and the recurrence draw :mod:`.losses`;
+:func:`~explorer.recurrent.evaluate.evaluate_iterations` measures accuracy at fixed iteration
+counts and with adaptive exit (:mod:`.evaluate`).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -42,8 +44,11 @@ import torch
 
 from ..checkpoint import (RunTrainer, check_same_run, config_from_dict, read_checkpoint, run_epochs, save_checkpoint,
                           training_main)
-from ..errors import ExplorerError, InputError
-from .model import RecurrentConfig, RecurrentForCausalLM, sample_recurrence
+from ..errors import InputError
+from .data import collate_reach, collate_right, encode_problem, encode_reach, task_of
+from .evaluate import evaluate_iterations
+from .losses import iteration_loss, reach_loss, recurrence_draw
+from .model import RecurrentConfig, RecurrentForCausalLM
 
 STATE_FORMAT = "latent-explorer.recurrent-trainer/1"
 TASKS = ("reach", "answer")
@@ -107,13 +112,6 @@ class TrainConfig:
         return config_from_dict(cls, d)
 
 
-def recurrence_draw(cfg: TrainConfig, generator: torch.Generator | None = None) -> tuple[int, int]:
-    """``(n, k)``: iterations without and with gradient for one training step."""
-    if cfg.recurrence == "fixed":
-        return max(cfg.mean_recurrence - cfg.backprop_depth, 0), min(cfg.mean_recurrence, cfg.backprop_depth)
-    return sample_recurrence(cfg.mean_recurrence, cfg.backprop_depth, generator)
-
-
 def build_recurrent_model(tokenizer: Any, cfg: TrainConfig) -> RecurrentForCausalLM:
     """A new recurrent model for ``tokenizer`` (seeded by ``cfg.seed``)."""
     mc = RecurrentConfig(n_embd=cfg.n_embd, n_heads=cfg.n_heads, intermediate_size=cfg.intermediate_size,
@@ -124,129 +122,6 @@ def build_recurrent_model(tokenizer: Any, cfg: TrainConfig) -> RecurrentForCausa
                          bos_token_id=tokenizer.eos_token_id, prosqa_task=cfg.task)
     torch.manual_seed(cfg.seed)
     return RecurrentForCausalLM(mc)
-
-
-def encode_problem(tokenizer: Any, problem: dict[str, Any]) -> tuple[list[int], list[int]]:
-    """(input_ids, labels): question + "\\n" then "### answer" + EOS; labels -100 on the question.
-    A problem's extra ``queries`` (see :func:`~explorer.tasks.prosqa.generate.reachability_queries`)
-    follow the same way after the EOS, each answer with its own label, so one pass over the graph
-    teaches several answers; evaluation sees the ProsQA question alone and stops at the first EOS."""
-    enc = lambda s: list(tokenizer(s, add_special_tokens=False)["input_ids"])  # noqa: E731
-    eos = [int(tokenizer.eos_token_id)]
-    ids: list[int] = []
-    labels: list[int] = []
-    for q_text, a_text in [(problem["question"], problem["answer"]),
-                           *((x["question"], x["answer"]) for x in problem.get("queries", ()))]:
-        q, a = enc(q_text + "\n"), enc("### " + a_text) + eos
-        ids += q + a
-        labels += [-100] * len(q) + a
-    return ids, labels
-
-
-def task_of(model: Any) -> str:
-    """The ProsQA format a recurrent model was trained on (``"answer"`` for runs from before the
-    ``task`` setting)."""
-    return str(getattr(getattr(model, "hf", model).config, "prosqa_task", "answer"))
-
-
-def name_token_ids(tokenizer: Any, names: Sequence[str]) -> list[int]:
-    """The token of each name as it appears mid-text (``" wumpus"``); an error for a name the
-    tokenizer does not know (it would read as ``<unk>``)."""
-    from ..thoughts.frontier import node_token_ids
-
-    ids = node_token_ids(tokenizer, names)
-    unk = getattr(tokenizer, "unk_token_id", None)
-    bad = [n for n, i in zip(names, ids) if unk is not None and i == unk]
-    if bad:
-        raise InputError(f"the tokenizer has no token for {', '.join(bad)}; build it with "
-                         "explorer.thoughts.train.build_tokenizer(names) over the problems' names.")
-    return ids
-
-
-def encode_reach(tokenizer: Any, problem: dict[str, Any], rng: random.Random, queries: int,
-                 max_hops: int = 0) -> tuple[list[int], list[tuple[int, list[int], list[int]]]]:
-    """(input_ids, [(position, token ids of the concepts reached, their hop distances)]): the
-    compact graph in an order drawn with ``rng``, then ``queries`` questions ``" Is X"`` about
-    nodes drawn with ``rng``; position is the question's last token, where the answer is read."""
-    from ..tasks.prosqa.compact import compact_graph, query, reach_sets, statements
-
-    sym = problem["idx_to_symbol"]
-    order = statements(problem)
-    rng.shuffle(order)
-    enc = lambda s: list(tokenizer(s, add_special_tokens=False)["input_ids"])  # noqa: E731
-    ids = enc(compact_graph(problem, order))
-    sets = {s: sorted(r.items()) for s, r in reach_sets(problem, max_hops or None).items() if r}
-    subjects = sorted(sets)
-    if not subjects:
-        raise InputError("a problem has no statements; pass ProsQA problems with edges.")
-    out = []
-    for _ in range(queries):
-        s = rng.choice(subjects)
-        ids += enc(query(sym[s]))
-        out.append((len(ids) - 1, name_token_ids(tokenizer, [sym[v] for v, _ in sets[s]]), [h for _, h in sets[s]]))
-    return ids, out
-
-
-def collate_reach(examples: Sequence[tuple[list[int], list[tuple[int, list[int], list[int]]]]], pad_id: int,
-                  vocab: int) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids``, ``positions`` (n_questions, 2: row, position), ``target``
-    (n_questions, vocab): each question's uniform distribution over the concepts it reaches, and
-    ``hops`` (n_questions, vocab): each concept's hop distance (0: not reached)."""
-    T = max(len(i) for i, _ in examples)
-    ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
-    pos, hops = [], []
-    for b, (i, qs) in enumerate(examples):
-        ids[b, :len(i)] = torch.tensor(i)
-        for p, reached, dist in qs:
-            pos.append((b, p))
-            h = torch.zeros(vocab, dtype=torch.long)
-            h[reached] = torch.tensor(dist)
-            hops.append(h)
-    hops_t = torch.stack(hops)
-    return {"input_ids": ids, "positions": torch.tensor(pos, dtype=torch.long), "target": within_hops(hops_t, None),
-            "hops": hops_t}
-
-
-def within_hops(hops: torch.Tensor, j: int | None) -> torch.Tensor:
-    """The uniform distribution over the concepts at most ``j`` hops away (``None``: every one reached)."""
-    m = (hops > 0) if j is None else (hops > 0) & (hops <= j)
-    m = m.float()
-    return m / m.sum(-1, keepdim=True).clamp_min(1.0)
-
-
-def reach_loss(logits: torch.Tensor, positions: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy between the next-token distributions at ``positions`` and ``target``
-    (``logits`` (B, T, V), or (n_questions, V) already read at the positions when ``positions`` is None)."""
-    lp = (logits if positions is None else logits[positions[:, 0], positions[:, 1]]).float().log_softmax(-1)
-    return -(target.to(lp.device) * lp[:, : target.shape[1]]).sum(-1).mean()
-
-
-def iteration_loss(hf: Any, batch: dict[str, torch.Tensor], n: int, k: int, generator: torch.Generator) -> torch.Tensor:
-    """``supervise="iterations"``: ``n`` iterations without gradient, then ``k`` with; after
-    iteration j (counted from the first) the answer is taught as the concepts within j hops.
-    The mean of the ``k`` losses. The same draws as the model's forward (initial state from
-    ``generator``)."""
-    e = hf.prelude(hf.embed(batch["input_ids"]))
-    x = hf.initial_state(e, generator=generator)
-    with torch.no_grad():
-        for _ in range(n):
-            x = hf.core_step(x, e)
-    rows, cols = batch["positions"][:, 0], batch["positions"][:, 1]
-    losses = []
-    for j in range(n + 1, n + k + 1):
-        x = hf.core_step(x, e)
-        losses.append(reach_loss(hf.coda(x)[rows, cols], None, within_hops(batch["hops"], j)))
-    return torch.stack(losses).mean()
-
-
-def collate_right(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    T = max(len(i) for i, _ in examples)
-    ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), T), -100, dtype=torch.long)
-    for b, (i, lab) in enumerate(examples):
-        ids[b, :len(i)] = torch.tensor(i)
-        labels[b, :len(lab)] = torch.tensor(lab)
-    return {"input_ids": ids, "labels": labels}
 
 
 @dataclass
@@ -267,7 +142,7 @@ class Trainer(RunTrainer):
     def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
                  base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
                  eval_limit: int = 50, progress: bool = True) -> None:
-        from ..thoughts.train import build_tokenizer
+        from ..tasks.prosqa.tokenizer import build_tokenizer
 
         def build() -> tuple[Any, Any]:
             tok = build_tokenizer()
@@ -393,300 +268,6 @@ def train(train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainC
           **kw: Any) -> TrainState:
     """Train (or resume) a run; see :class:`Trainer`."""
     return Trainer(train_data, run_dir, cfg, **kw).train()
-
-
-# -- evaluation ---------------------------------------------------------------------------------------
-def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: Sequence[int] = (1, 2, 4, 8, 16, 32),
-                        exit: str | None = "kl", threshold: float | None = None, *, max_iters: int | None = None,
-                        limit: int | None = None, max_new_tokens: int = 16, seed: int = 0,
-                        progress: bool = False) -> dict[str, Any]:
-    """ProsQA accuracy (Coconut's answer check) of a recurrent model at each fixed iteration
-    count, and with adaptive exit (``exit``; ``None`` skips it) up to ``max_iters`` (default: the
-    largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``adaptive`` (``accuracy``,
-    ``mean_iterations`` per generated token, ``mean_iterations_by_hops`` and ``accuracy_by_hops``,
-    hops = the length of the reference reasoning path; ``answer_iterations`` and
-    ``answer_iterations_by_hops``: the iterations of the one token that names the answer, where the
-    search happens), ``n``, and per-problem ``outputs``."""
-    from ..tasks.prosqa.evaluate import is_correct, prompt_of
-    from .engine import generate
-
-    items = list(data)[: limit if limit is not None else None]
-    if not items:
-        raise InputError("no problems to evaluate; pass a non-empty list (e.g. load(path)).")
-    iters = sorted({int(r) for r in iterations})
-    if not iters or iters[0] < 1:
-        raise InputError(f"iterations must be whole numbers >= 1, got {list(iterations)}.")
-    cap = int(max_iters or iters[-1])
-    if task_of(model) == "reach":
-        return _evaluate_reach(model, items, iters, exit, threshold, cap, seed, progress)
-    runs: list[tuple[str, int]] = [("none", r) for r in iters] + ([(exit, cap)] if exit else [])
-    it: Any = [(p, run) for p in items for run in runs]
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="ProsQA recurrent", unit="run")
-    correct: dict[Any, list[bool]] = {run: [] for run in runs}
-    outputs: dict[Any, list[str]] = {run: [] for run in runs}
-    used: list[float] = []
-    at_answer: list[int] = []
-    hops: list[int] = []
-    for prob, run in it:
-        crit, r = run
-        res = generate(model, prompt_of(prob), max_new_tokens, exit=crit, max_iters=r, seed=seed,
-                       threshold=threshold if crit != "none" else None)
-        correct[run].append(is_correct(res.text, prob["answer"]))
-        outputs[run].append(res.text)
-        if exit and run == runs[-1]:
-            used.append(res.mean_iterations)
-            at_answer.append(res.iterations[_answer_token(model, res.token_ids)] if res.iterations else 0)
-            hops.append(len(prob.get("steps", [])))
-    out: dict[str, Any] = {"n": len(items), "iterations": iters,
-                           "accuracy": {r: sum(correct[("none", r)]) / len(items) for r in iters},
-                           "outputs": {str(r): outputs[("none", r)] for r in iters}}
-    if exit:
-        ok = correct[runs[-1]]
-        by: dict[int, list[int]] = {}
-        for i, h in enumerate(hops):
-            by.setdefault(h, []).append(i)
-        out["adaptive"] = {"exit": exit, "threshold": threshold, "max_iters": cap, "accuracy": sum(ok) / len(ok),
-                           "mean_iterations": float(np.mean(used)),
-                           "mean_iterations_by_hops": {h: float(np.mean([used[i] for i in ix])) for h, ix in sorted(by.items())},
-                           "answer_iterations": float(np.mean(at_answer)),
-                           "answer_iterations_by_hops": {h: float(np.mean([at_answer[i] for i in ix]))
-                                                         for h, ix in sorted(by.items())},
-                           "accuracy_by_hops": {h: sum(ok[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
-                           "outputs": outputs[runs[-1]]}
-    return out
-
-
-@torch.inference_mode()
-def reach_logits(model: Any, problems: Sequence[dict[str, Any]], iterations: Sequence[int], *, seed: int = 0,
-                 batch_size: int = 32) -> dict[int, torch.Tensor]:
-    """{r: (n, vocab) next-token logits after each problem's compact prompt ``... Is <root>``,
-    after r core iterations}; the initial states are the engine's (:func:`~explorer.recurrent.engine.initial_states`),
-    so these are the logits :func:`~explorer.recurrent.engine.iterate` shows at ``iter.r``."""
-    from ..tasks.prosqa.compact import compact_prompt
-    from .engine import initial_states
-
-    hf, tok = model.hf, model.tokenizer
-    hf.eval()
-    seqs = [list(tok(compact_prompt(p), add_special_tokens=False)["input_ids"]) for p in problems]
-    dev = hf.transformer.wte.weight.device
-    init = initial_states(hf, max(len(s) for s in seqs), seed)
-    out: dict[int, list[torch.Tensor]] = {int(r): [] for r in iterations}
-    for i in range(0, len(seqs), batch_size):
-        chunk = seqs[i:i + batch_size]
-        T = max(len(s) for s in chunk)
-        x = torch.full((len(chunk), T), int(tok.pad_token_id), dtype=torch.long, device=dev)
-        for b, s in enumerate(chunk):
-            x[b, :len(s)] = torch.tensor(s)
-        last = torch.tensor([len(s) - 1 for s in chunk], device=dev)
-        for r in out:
-            lg = hf(x, num_steps=r, input_states=init[:, :T].expand(len(chunk), -1, -1)).logits
-            out[r].append(lg[torch.arange(len(chunk), device=dev), last].float().cpu())
-    return {r: torch.cat(v) for r, v in out.items()}
-
-
-def distance_mass(model: Any, problems: Sequence[dict[str, Any]], max_iters: int = 16, *,
-                  seed: int = 0) -> dict[str, Any]:
-    """Where a ``"reach"`` model's answer sits after each core iteration: at the question's last
-    token, the next-token probability of every graph node summed by the node's shortest hop
-    distance from the root (``"1"``, ``"2"``, … and ``"unreachable"``; the root itself is left
-    out), averaged over ``problems``. Returns ``iterations`` (1..max_iters), ``mass`` ({group:
-    [mean per iteration]}) and ``n``. A model that searches one hop per iteration moves its
-    mass outwards as the iterations go on."""
-    from ..thoughts.frontier import hop_sets, node_probabilities
-
-    items = list(problems)
-    if not items or max_iters < 1:
-        raise InputError("pass at least one problem and max_iters >= 1.")
-    its = list(range(1, int(max_iters) + 1))
-    logits = reach_logits(model, items, its, seed=seed)
-    sums: dict[str, np.ndarray] = {}
-    for i, p in enumerate(items):
-        _, dist = hop_sets(p, 0)
-        ids = name_token_ids(model.tokenizer, p["idx_to_symbol"])
-        keys = [str(dist[v]) if v in dist else "unreachable" for v in range(len(ids))]
-        for j, r in enumerate(its):
-            per = node_probabilities(logits[r][i].softmax(-1).numpy(), ids)
-            for v, k in enumerate(keys):
-                if k != "0":
-                    sums.setdefault(k, np.zeros(len(its)))[j] += per[v]
-    order = sorted((k for k in sums if k != "unreachable"), key=int) + (["unreachable"] if "unreachable" in sums else [])
-    return {"iterations": its, "mass": {k: (sums[k] / len(items)).tolist() for k in order}, "n": len(items)}
-
-
-def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], exit: str | None,
-                    threshold: float | None, cap: int, seed: int, progress: bool) -> dict[str, Any]:
-    """:func:`evaluate_iterations` for a model of the ``"reach"`` task: the answer is the option
-    with the higher logit after ``... Is <root>``; iterations are those of that one position."""
-    from ..tasks.prosqa.compact import compact_prompt, options
-    from .engine import initial_states, next_token_adaptive
-    from .exits import check_criterion
-
-    tok = model.tokenizer
-    pairs = [name_token_ids(tok, options(p)) for p in items]
-    names = [options(p) for p in items]
-    logits = reach_logits(model, items, iters, seed=seed)
-    picks = {r: [names[i][0] if logits[r][i, a] > logits[r][i, b] else names[i][1] for i, (a, b) in enumerate(pairs)]
-             for r in iters}
-    out: dict[str, Any] = {"n": len(items), "iterations": iters, "task": "reach",
-                           "accuracy": {r: float(np.mean([c == n[0] for c, n in zip(picks[r], names)])) for r in iters},
-                           "outputs": {str(r): picks[r] for r in iters}}
-    if not exit:
-        return out
-    thr = check_criterion(exit, threshold)
-    hf = model.hf
-    it: Any = items
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(items, desc=f"ProsQA recurrent, exit={exit}", unit="problem")
-    ok, used, hops, chosen = [], [], [], []
-    for p, (a, b), (right, wrong) in zip(it, pairs, names):
-        ids = torch.tensor([tok(compact_prompt(p), add_special_tokens=False)["input_ids"]],
-                           device=hf.transformer.wte.weight.device)
-        lg, r, _ = next_token_adaptive(hf, ids, initial_states(hf, ids.shape[1], seed), exit, thr, cap)
-        chosen.append(right if lg[a] > lg[b] else wrong)
-        ok.append(chosen[-1] == right)
-        used.append(r)
-        hops.append(len(p.get("steps", [])))
-    by: dict[int, list[int]] = {}
-    for i, h in enumerate(hops):
-        by.setdefault(h, []).append(i)
-    per_hops = {h: float(np.mean([used[i] for i in ix])) for h, ix in sorted(by.items())}
-    out["adaptive"] = {"exit": exit, "threshold": thr, "max_iters": cap, "accuracy": float(np.mean(ok)),
-                       "mean_iterations": float(np.mean(used)), "mean_iterations_by_hops": per_hops,
-                       "answer_iterations": float(np.mean(used)), "answer_iterations_by_hops": per_hops,
-                       "accuracy_by_hops": {h: float(np.mean([ok[i] for i in ix])) for h, ix in sorted(by.items())},
-                       "outputs": chosen}
-    return out
-
-
-@torch.inference_mode()
-def answer_accuracy(model: Any, data: Sequence[dict[str, Any]], iterations: Sequence[int] = (1, 4, 8, 16), *,
-                    limit: int | None = None, seed: int = 0) -> dict[int, dict[str, Any]]:
-    """Teacher-forced accuracy of every answer in the training format (the ProsQA question and a
-    problem's extra ``queries``), per iteration count: one forward per problem, read at the token
-    that names each answer's concept. Two-way questions ("Is P a A or B?") count as right when the
-    right option scores higher than the other (``two_way``, and ``two_way_by_hops`` by the answer's
-    distance from P); lookups ("What is X?") when the top token is any of X's direct successors
-    (``lookup``). A quick gauge of a run long before free-running answers leave chance.
-    ``lookup_blind`` is what a guess that ignores the subject scores on the same lookups (the
-    concept most often named after a person, or after a concept, by the question's kind;
-    :func:`~explorer.tasks.prosqa.audit.lookup_guesses`): a run finds statements by their subject
-    only where ``lookup`` is clearly above it."""
-    from ..tasks.prosqa.audit import lookup_guesses
-    from ..tasks.prosqa.generate import distances
-
-    hf, tok = model.hf, model.tokenizer
-    hf.eval()
-    items = list(data)[: limit if limit is not None else None]
-    if not items:
-        raise InputError("no problems to evaluate; pass a non-empty list.")
-    blind = [g for p in items for g in lookup_guesses(p)]
-    out: dict[int, dict[str, Any]] = {}
-    for r in sorted({int(x) for x in iterations}):
-        two: dict[int, list[bool]] = {}
-        look: list[bool] = []
-        for p in items:
-            ids, _ = encode_problem(tok, p)
-            x = torch.tensor([ids], device=hf.transformer.wte.weight.device)
-            logits = hf(x, num_steps=(r, 0), generator=torch.Generator().manual_seed(seed)).logits[0].float().cpu()
-            sym, edges = p["idx_to_symbol"], p["edges"]
-            ends = [i for i, t in enumerate(ids) if t == tok.eos_token_id]
-            qas = [("Is " + p["question"].rsplit(" Is ", 1)[-1], p["answer"])]
-            qas += [(q["question"], q["answer"]) for q in p.get("queries", ())]
-            for (question, _answer), end in zip(qas, ends):
-                at = end - 3  # ... " a" <concept> "." EOS: the logits at " a" name the concept
-                if question.startswith("What is "):
-                    subject = question[len("What is "):-1].removeprefix("every ")
-                    ok = {sym[b] for a, b in edges if sym[a] == subject}
-                    look.append(tok.decode([int(logits[at].argmax())]).strip() in ok)
-                    continue
-                person, options = question[len("Is "):-1].split(" a ", 1)
-                a, b = options.split(" or ")
-                right = tok.decode([ids[at + 1]]).strip()
-                wrong = b if right == a else a
-                ia, ib = (tok.convert_tokens_to_ids(" " + w) for w in (right, wrong))
-                hops = distances(len(sym), edges, sym.index(person)).get(sym.index(right), 0)
-                two.setdefault(hops, []).append(bool(logits[at, ia] > logits[at, ib]))
-        flat = [v for vs in two.values() for v in vs]
-        out[r] = {"two_way": float(np.mean(flat)) if flat else None,
-                  "two_way_by_hops": {h: float(np.mean(v)) for h, v in sorted(two.items())},
-                  "lookup": float(np.mean(look)) if look else None,
-                  "lookup_blind": float(np.mean(blind)) if blind else None,
-                  "n_two_way": len(flat), "n_lookup": len(look)}
-    return out
-
-
-def _answer_token(model: Any, ids: Sequence[int]) -> int:
-    """Index of the generated token that names the answer's concept (the one after " a"; the last if none)."""
-    tok = model.tokenizer
-    for i in range(1, len(ids)):
-        if tok.decode([int(ids[i - 1])]).strip() == "a":
-            return i
-    return len(ids) - 1
-
-
-def eval_main(argv: list[str] | None = None) -> int:
-    """``latent-explorer prosqa eval --method recurrent --iterations 1,2,4 --data DATA.json --model FOLDER --json``."""
-    from ..tasks.prosqa import VALIDATION
-    from ..tasks.prosqa.generate import load
-    from .engine import load_recurrent
-    from .exits import CRITERIA
-
-    ap = argparse.ArgumentParser(prog="latent-explorer prosqa eval --method recurrent",
-                                 description="ProsQA accuracy of a recurrent-depth model per iteration count.")
-    ap.add_argument("--method", default="recurrent", choices=["recurrent"])
-    ap.add_argument("--data", default=None, help="Coconut-format JSON file (default: the shipped real validation set)")
-    ap.add_argument("--model", default="prosqa-recurrent", help="registered name or checkpoint folder")
-    ap.add_argument("--iterations", default="1,2,4,8,16,32", help="comma-separated iteration counts")
-    ap.add_argument("--exit", default="kl", choices=[*CRITERIA, "off"], help="adaptive exit criterion ('off': skip)")
-    ap.add_argument("--threshold", type=float, default=None)
-    ap.add_argument("--max-iters", type=int, default=None)
-    ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", action="store_true", help="print only the JSON summary (no progress bar)")
-    ap.add_argument("--out", help="also write the full result (per-problem outputs) as JSON here")
-    ap.add_argument("--teacher-forced", action="store_true",
-                    help="instead: teacher-forced accuracy of every answer in the training format (two-way by hops, "
-                         "lookups); pass --data with problems generated with --queries/--lookups")
-    args = ap.parse_args(argv)
-    try:
-        its = [int(x) for x in args.iterations.split(",") if x.strip()]
-    except ValueError:
-        print(f"latent-explorer prosqa eval: --iterations must be like 1,2,4 (got {args.iterations!r})", file=sys.stderr)
-        return 2
-    if args.teacher_forced:
-        try:
-            tf = answer_accuracy(load_recurrent(args.model), load(args.data or VALIDATION), its, limit=args.limit,
-                                 seed=args.seed)
-        except ExplorerError as e:
-            print(f"latent-explorer prosqa eval: {type(e).__name__}: {e}", file=sys.stderr)
-            return 2
-        print(json.dumps({"method": "recurrent", "model": str(args.model), "teacher_forced":
-                          {str(r): {k: ({str(h): x for h, x in v.items()} if isinstance(v, dict) else v)
-                                    for k, v in d.items()} for r, d in tf.items()}}))
-        return 0
-    try:
-        res = evaluate_iterations(load_recurrent(args.model), load(args.data or VALIDATION), its,
-                                  None if args.exit == "off" else args.exit, args.threshold, max_iters=args.max_iters,
-                                  limit=args.limit, seed=args.seed, progress=not args.json)
-    except ExplorerError as e:
-        print(f"latent-explorer prosqa eval: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
-    summary = {"method": "recurrent", "model": str(args.model), "n": res["n"],
-               "accuracy": {str(k): v for k, v in res["accuracy"].items()}}
-    if "adaptive" in res:
-        summary["adaptive"] = {k: ({str(h): x for h, x in v.items()} if isinstance(v, dict) else v)
-                               for k, v in res["adaptive"].items() if k != "outputs"}
-    print(json.dumps(summary))
-    if args.out:
-        from ..io import atomic_write_text
-
-        atomic_write_text(Path(args.out), json.dumps(res, indent=1, default=str))
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,40 +17,21 @@ appears mid-sentence, after a space). Nodes are grouped into
 The root itself is left out. When several nodes share a first token, its probability is split
 evenly among them. :func:`frontier_probe` returns the numbers and a plotly figure;
 :func:`frontier_share` averages the frontier's share of the node probability over a data set.
+The graph search (:func:`~explorer.tasks.prosqa.graph.hop_sets`) and the names' token ids
+(:mod:`explorer.tasks.prosqa.tokenizer`) belong to the task.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import InputError
+from ..tasks.prosqa.graph import hop_sets
+from ..tasks.prosqa.tokenizer import node_probabilities, node_token_ids
 
 GROUPS = ("frontier", "reachable", "unreachable")
-
-
-def hop_sets(problem: dict[str, Any], max_hops: int) -> tuple[list[set[int]], dict[int, int]]:
-    """(walks, dist): ``walks[h]`` = nodes at the end of some path of exactly h edges from the root
-    (h = 0..max_hops); ``dist`` = shortest hop counts of the nodes the root reaches."""
-    n = len(problem["idx_to_symbol"])
-    adj: list[list[int]] = [[] for _ in range(n)]
-    for a, b in problem["edges"]:
-        adj[a].append(b)
-    root = int(problem["root"])
-    walks = [{root}]
-    for _ in range(max_hops):
-        walks.append({v for u in walks[-1] for v in adj[u]})
-    dist = {root: 0}
-    q = deque([root])
-    while q:
-        u = q.popleft()
-        for v in adj[u]:
-            if v not in dist:
-                dist[v] = dist[u] + 1
-                q.append(v)
-    return walks, dist
 
 
 def node_groups(problem: dict[str, Any], hops: int, *, by: str = "path") -> dict[str, list[int]]:
@@ -65,26 +46,6 @@ def node_groups(problem: dict[str, Any], hops: int, *, by: str = "path") -> dict
     return {"frontier": sorted(frontier),
             "reachable": sorted(v for v in dist if v != root and v not in frontier),
             "unreachable": sorted(v for v in range(n) if v not in dist)}
-
-
-def node_token_ids(tokenizer: Any, names: Sequence[str]) -> list[int]:
-    """The first token id of each name as it appears after a space."""
-    out = []
-    for name in names:
-        ids = list(tokenizer(" " + name, add_special_tokens=False)["input_ids"])
-        if not ids:
-            raise InputError(f"the tokenizer gives no tokens for {name!r}; check the model's vocabulary.")
-        out.append(int(ids[0]))
-    return out
-
-
-def node_probabilities(probs: np.ndarray, token_ids: Sequence[int]) -> np.ndarray:
-    """Per-node probability from a next-token distribution; shared first tokens are split evenly."""
-    probs = np.asarray(probs, dtype=np.float64)
-    counts: dict[int, int] = {}
-    for t in token_ids:
-        counts[t] = counts.get(t, 0) + 1
-    return np.array([probs[t] / counts[t] for t in token_ids])
 
 
 def group_probabilities(probs: np.ndarray, problem: dict[str, Any], hops: int, token_ids: Sequence[int], *,
@@ -147,8 +108,9 @@ def frontier_probe(model: Any, problem: dict[str, Any], n_thoughts: int | None =
                    hop_offset: int = 1, by: str = "path", result: Any = None, **options: Any) -> FrontierResult:
     """Think on ``problem`` (or use a given :class:`~explorer.thoughts.engine.ThoughtResult`) and
     probe every thought. ``n_thoughts`` defaults to what the checkpoint was trained for."""
-    from ..tasks.prosqa.evaluate import default_thoughts, prompt_of
+    from ..tasks.prosqa.prompts import prompt_of
     from .engine import think
+    from .evaluate import default_thoughts
 
     if result is None:
         n = default_thoughts(model) if n_thoughts is None else n_thoughts

@@ -15,6 +15,11 @@ is left-padded so that every example's first thought sits at the same position.
 Runs are seeded, show a tqdm bar, save a checkpoint every ``save_every`` optimizer steps into
 ``run_dir/latest`` (a Hugging Face folder — ``explorer.load_model(run_dir / "latest")`` works — plus
 ``trainer_state.json`` and ``optimizer.pt``), and resume from it after an interruption.
+
+Here: the base model (:func:`build_base_model`, :func:`add_thought_tokens`), the settings
+(:class:`TrainConfig`), the trainer (:class:`Trainer`) and ``latent-explorer train coconut``
+(:func:`main`). The examples, batches and the multi-pass forward are :mod:`.data`; the tokenizer is
+the task's (:mod:`explorer.tasks.prosqa.tokenizer`); evaluation is :mod:`.evaluate`.
 """
 from __future__ import annotations
 
@@ -29,41 +34,15 @@ import torch
 
 from ..checkpoint import (RunTrainer, check_same_run, config_from_dict, read_checkpoint, run_epochs, save_checkpoint,
                           training_main)
-from ..errors import ExplorerError, InputError
+from ..errors import InputError
+from ..tasks.prosqa.tokenizer import build_tokenizer
+from .data import build_example, coconut_forward, collate, tokenize_problem
 from .engine import BOT, EOT, LATENT
 
 STATE_FORMAT = "latent-explorer.coconut-trainer/1"
-PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
-_WORDS = ("Every", "is", "a", "Is", "or", "###")
-_LATE_WORDS = ("What", "every")  # lookup questions (prosqa.generate.lookup_queries); last, so older ids stay put
-_SPLIT = r" ?[A-Za-z]+| ?#+| ?[^A-Za-z#\s]|\n| "
 
 
-# -- tokenizer and base model ---------------------------------------------------------------------
-def build_tokenizer(names: Sequence[str] | None = None):
-    """A word-level tokenizer over the ProsQA vocabulary, as a ``PreTrainedTokenizerFast``.
-
-    Words carry their leading space (`` is``), punctuation and ``\\n`` are tokens of their own, and
-    decoding concatenates, so ``decode(encode(text)) == text`` for ProsQA text. Unknown words
-    become ``<unk>``. ``<bot>``/``<eot>``/``<latent>`` are *not* included: :func:`add_thought_tokens`
-    adds them (as Coconut does to GPT-2)."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    from ..tasks.prosqa.generate import CONCEPTS, PERSONS
-
-    words = list(_WORDS) + list(names if names is not None else (*PERSONS, *CONCEPTS)) + list(_LATE_WORDS)
-    pieces = [PAD, UNK, EOS, "\n", ".", "?", ",", " "]
-    for w in words:
-        pieces += [w, " " + w]
-    vocab = {p: i for i, p in enumerate(dict.fromkeys(pieces))}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(_SPLIT), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, unk_token=UNK, eos_token=EOS,
-                                   model_max_length=1024, clean_up_tokenization_spaces=False)
-
-
+# -- the base model ---------------------------------------------------------------------------------
 def add_thought_tokens(hf: torch.nn.Module, tokenizer: Any) -> dict[str, int]:
     """Add ``<bot>``, ``<eot>``, ``<latent>`` as special tokens (if missing) and resize the
     embeddings; new rows start as the mean of the old ones. Returns their ids."""
@@ -142,100 +121,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         return config_from_dict(cls, d)
-
-
-# -- examples and batches ----------------------------------------------------------------------------
-@dataclass
-class Tokenized:
-    question: list[int]
-    steps: list[list[int]]
-    answer: list[int]
-
-
-def tokenize_problem(tokenizer: Any, problem: dict[str, Any]) -> Tokenized:
-    enc = lambda s: list(tokenizer(s, add_special_tokens=False)["input_ids"])  # noqa: E731
-    return Tokenized(enc(problem["question"] + "\n"), [enc(s + "\n") for s in problem["steps"]],
-                     enc("### " + problem["answer"]) + [int(tokenizer.eos_token_id)])
-
-
-def build_example(t: Tokenized, stage: int, cfg: TrainConfig, ids: dict[str, int]) -> tuple[list[int], list[int]]:
-    """(input_ids, labels) of one problem at ``stage``; labels are -100 up to and including ``<eot>``."""
-    if cfg.method == "no_cot":
-        rest = t.answer
-        return t.question + rest, [-100] * len(t.question) + rest
-    if cfg.method == "cot":
-        rest = [i for s in t.steps for i in s] + t.answer
-        return t.question + rest, [-100] * len(t.question) + rest
-    if stage > cfg.max_latent_stage:
-        n_skip = len(t.steps)
-        n_lat = cfg.max_latent_stage if cfg.pad_latent_to_max else min(len(t.steps), cfg.max_latent_stage)
-    else:
-        n_skip = n_lat = stage
-    n_lat *= cfg.c_thought
-    head = t.question + [ids[BOT]] + [ids[LATENT]] * n_lat + [ids[EOT]]
-    rest = [i for s in t.steps[n_skip:] for i in s] + t.answer
-    return head + rest, [-100] * len(head) + rest
-
-
-def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int, latent_id: int | None) -> dict[str, torch.Tensor]:
-    """Pad a batch: left padding puts every example's first ``<latent>`` at the same position (so
-    thoughts are filled in lock-step), right padding evens the lengths. Position ids skip the pads."""
-    firsts = []
-    for ids, _ in examples:
-        firsts.append(ids.index(latent_id) if latent_id is not None and latent_id in ids else None)
-    align = max((f for f in firsts if f is not None), default=None)
-    lefts = [0 if (f is None or align is None) else align - f for f in firsts]
-    if align is not None:  # examples without thoughts: align their end of question with the others
-        lefts = [lf if f is not None else 0 for lf, f in zip(lefts, firsts)]
-    T = max(lf + len(ids) for lf, (ids, _) in zip(lefts, examples))
-    B = len(examples)
-    input_ids = torch.full((B, T), pad_id, dtype=torch.long)
-    labels = torch.full((B, T), -100, dtype=torch.long)
-    mask = torch.zeros((B, T), dtype=torch.long)
-    for b, (lf, (ids, lab)) in enumerate(zip(lefts, examples)):
-        input_ids[b, lf:lf + len(ids)] = torch.tensor(ids)
-        labels[b, lf:lf + len(lab)] = torch.tensor(lab)
-        mask[b, lf:lf + len(ids)] = 1
-    pos = (mask.cumsum(1) - 1).clamp_min(0)
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "position_ids": pos}
-
-
-def coconut_forward(hf: torch.nn.Module, batch: dict[str, torch.Tensor], latent_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, logits) of a batch whose ``<latent>`` positions are filled by the hidden state (after
-    the final norm) at the position before each — one forward pass per thought over the KV cache."""
-    from transformers import DynamicCache
-
-    ids, mask, pos, labels = (batch[k] for k in ("input_ids", "attention_mask", "position_ids", "labels"))
-    B, T = ids.shape
-    embeds = hf.get_input_embeddings()(ids)
-    lat = [(ids[b] == latent_id).nonzero().flatten().tolist() if latent_id is not None else [] for b in range(B)]
-    n_pass = max((len(x) for x in lat), default=0)
-    if n_pass == 0:
-        out = hf(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=False)
-        logits = out.logits
-    else:
-        cache = DynamicCache()
-        start, end = 0, min(x[0] for x in lat if x)
-        parts = []
-        for p in range(n_pass + 1):
-            out = hf(inputs_embeds=embeds[:, start:end], attention_mask=mask[:, :end], position_ids=pos[:, start:end],
-                     past_key_values=cache, use_cache=True, output_hidden_states=True)
-            cache = out.past_key_values
-            parts.append(out.logits)
-            if p == n_pass:
-                break
-            h = out.hidden_states[-1]
-            rows = [b for b in range(B) if len(lat[b]) > p]
-            cols = [lat[b][p] for b in rows]
-            if any(c < end or c - 1 - start < 0 for c in cols):
-                raise ExplorerError("thought positions are not aligned across the batch; build batches with collate().")
-            embeds = embeds.clone()
-            embeds[rows, cols] = h[rows, [c - 1 - start for c in cols]]
-            start, end = end, (end + 1 if p + 1 < n_pass else T)
-        logits = torch.cat(parts, 1)
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
-                                             labels[:, 1:].reshape(-1), ignore_index=-100)
-    return loss, logits
 
 
 # -- the trainer --------------------------------------------------------------------------------------
@@ -323,7 +208,7 @@ class Trainer(RunTrainer):
 
     def _evaluate(self) -> None:
         from ..model import Model
-        from ..tasks.prosqa.evaluate import evaluate
+        from .evaluate import evaluate
 
         self._stamp()
         self.hf.eval()

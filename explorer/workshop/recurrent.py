@@ -15,7 +15,7 @@ def exercises(model: Any, problems: Sequence[dict[str, Any]]) -> ExerciseSet:
     """The four exercises for a recurrent model trained on the compact ProsQA task, on ``problems``
     (e.g. the real validation set; the last one on generated 2-hop problems); each answer is computed
     when first checked."""
-    from ..recurrent.train import distance_mass, evaluate_iterations
+    from ..recurrent.evaluate import distance_mass, evaluate_iterations
     from ..tasks.prosqa.compact import compact_prompt
     from ..tasks.prosqa.generate import fixed_hop_sets
 

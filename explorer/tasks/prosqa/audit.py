@@ -25,7 +25,8 @@ from collections import Counter
 from typing import Any, Sequence
 
 from ...errors import ExplorerError, InputError
-from .generate import distances, load, parent_counts
+from .generate import load, parent_counts
+from .graph import distances
 
 #: rule name → what it compares (the rule picks the option with the larger value)
 RULES: dict[str, str] = {

@@ -7,9 +7,9 @@ question "Is Tom a A or B?" becomes the prompt ``... Is Tom``. The words *Every*
 carry nothing a model needs, and they put two tokens between a statement's subject and its
 object, which small models did not learn to read (docs/recurrent.md, "Where small models get
 stuck"). The model's next-token distribution after ``Is Tom`` is its answer to "what is Tom?":
-trained towards the uniform distribution over every concept Tom reaches (:func:`reach_sets`), it
-names the right option of the ProsQA question when that option scores higher than the other
-(:func:`options`). Nothing about the problems changes: the real validation set is read the same
+trained towards the uniform distribution over every concept Tom reaches
+(:func:`~explorer.tasks.prosqa.graph.reach_sets`), it names the right option of the ProsQA
+question when that option scores higher than the other (:func:`options`). Nothing about the problems changes: the real validation set is read the same
 way, statement by statement.
 """
 from __future__ import annotations
@@ -18,7 +18,6 @@ import re
 from typing import Any, Sequence
 
 from ...errors import InputError
-from .generate import distances
 
 _STATEMENT = re.compile(r"(?:Every )?([A-Za-z]+) is a ([A-Za-z]+)\.")
 
@@ -54,18 +53,6 @@ def query(subject: str) -> str:
 def compact_prompt(problem: dict[str, Any], subject: str | None = None) -> str:
     """The graph then the question about ``subject`` (default: the problem's root person)."""
     return compact_graph(problem) + query(subject if subject is not None else problem["idx_to_symbol"][problem["root"]])
-
-
-def reach_sets(problem: dict[str, Any], max_hops: int | None = None) -> dict[int, dict[int, int]]:
-    """For every node with a statement: {node it reaches in 1..max_hops hops: shortest hop count}."""
-    n = len(problem["idx_to_symbol"])
-    edges = [tuple(e) for e in problem["edges"]]
-    subjects = sorted({a for a, _ in edges})
-    out = {}
-    for s in subjects:
-        d = distances(n, edges, s)
-        out[s] = {v: h for v, h in d.items() if h >= 1 and (not max_hops or h <= max_hops)}
-    return out
 
 
 def options(problem: dict[str, Any]) -> tuple[str, str]:

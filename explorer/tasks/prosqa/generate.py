@@ -38,13 +38,13 @@ import argparse
 import json
 import random
 import sys
-from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from ...errors import InputError, SaveFileError
 from ...io import atomic_write_text
+from .graph import distances
 
 #: people's names in the ProsQA validation set (they head "X is a Y." statements)
 PERSONS: tuple[str, ...] = ("Alex", "Bob", "Carol", "Davis", "Eva", "Fae", "Gabriel", "Jack", "Max", "Oliver",
@@ -103,22 +103,6 @@ def statement(symbols: Sequence[str], a: int, b: int) -> str:
     """The sentence of edge a→b: "Tom is a terpus." for a person, "Every terpus is a brimpus." otherwise."""
     head = symbols[a]
     return f"{head} is a {symbols[b]}." if head[:1].isupper() else f"Every {head} is a {symbols[b]}."
-
-
-def distances(n: int, edges: Sequence[Sequence[int]], source: int) -> dict[int, int]:
-    """Breadth-first shortest hop counts from ``source`` to every node it reaches (itself: 0)."""
-    adj: list[list[int]] = [[] for _ in range(n)]
-    for a, b in edges:
-        adj[a].append(b)
-    dist = {source: 0}
-    queue = deque([source])
-    while queue:
-        u = queue.popleft()
-        for v in adj[u]:
-            if v not in dist:
-                dist[v] = dist[u] + 1
-                queue.append(v)
-    return dist
 
 
 def _random_graph(rng: random.Random, n: int, cfg: GeneratorConfig) -> tuple[list[list[int]], set[int]]:

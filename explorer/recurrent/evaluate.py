@@ -1,0 +1,314 @@
+"""ProsQA accuracy of a recurrent-depth model, per iteration count and with adaptive exit, and
+where its answer sits after each iteration.
+
+* :func:`evaluate_iterations` — accuracy (Coconut's answer check) at fixed iteration counts and
+  with an adaptive exit; for a ``"reach"`` model the answer is the option with the higher logit
+  after ``... Is <root>`` (:func:`reach_logits`).
+* :func:`distance_mass` — the next-token probability on graph nodes summed by hop distance, per
+  iteration.
+* :func:`answer_accuracy` — teacher-forced accuracy of every answer in the training format.
+* :func:`add_eval_arguments`, :func:`run_eval` — this engine's part of ``latent-explorer prosqa
+  eval --engine recurrent`` (the command is :mod:`explorer.cli`'s; :func:`eval_main` runs it).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..tasks.prosqa.graph import distances, hop_sets
+from ..tasks.prosqa.prompts import is_correct, prompt_of
+from ..tasks.prosqa.tokenizer import name_token_ids, node_probabilities
+from .data import encode_problem, task_of
+
+
+def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: Sequence[int] = (1, 2, 4, 8, 16, 32),
+                        exit: str | None = "kl", threshold: float | None = None, *, max_iters: int | None = None,
+                        limit: int | None = None, max_new_tokens: int = 16, seed: int = 0,
+                        progress: bool = False) -> dict[str, Any]:
+    """ProsQA accuracy (Coconut's answer check) of a recurrent model at each fixed iteration
+    count, and with adaptive exit (``exit``; ``None`` skips it) up to ``max_iters`` (default: the
+    largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``adaptive`` (``accuracy``,
+    ``mean_iterations`` per generated token, ``mean_iterations_by_hops`` and ``accuracy_by_hops``,
+    hops = the length of the reference reasoning path; ``answer_iterations`` and
+    ``answer_iterations_by_hops``: the iterations of the one token that names the answer, where the
+    search happens), ``n``, and per-problem ``outputs``."""
+    from .engine import generate
+
+    items = list(data)[: limit if limit is not None else None]
+    if not items:
+        raise InputError("no problems to evaluate; pass a non-empty list (e.g. load(path)).")
+    iters = sorted({int(r) for r in iterations})
+    if not iters or iters[0] < 1:
+        raise InputError(f"iterations must be whole numbers >= 1, got {list(iterations)}.")
+    cap = int(max_iters or iters[-1])
+    if task_of(model) == "reach":
+        return _evaluate_reach(model, items, iters, exit, threshold, cap, seed, progress)
+    runs: list[tuple[str, int]] = [("none", r) for r in iters] + ([(exit, cap)] if exit else [])
+    it: Any = [(p, run) for p in items for run in runs]
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="ProsQA recurrent", unit="run")
+    correct: dict[Any, list[bool]] = {run: [] for run in runs}
+    outputs: dict[Any, list[str]] = {run: [] for run in runs}
+    used: list[float] = []
+    at_answer: list[int] = []
+    hops: list[int] = []
+    for prob, run in it:
+        crit, r = run
+        res = generate(model, prompt_of(prob), max_new_tokens, exit=crit, max_iters=r, seed=seed,
+                       threshold=threshold if crit != "none" else None)
+        correct[run].append(is_correct(res.text, prob["answer"]))
+        outputs[run].append(res.text)
+        if exit and run == runs[-1]:
+            used.append(res.mean_iterations)
+            at_answer.append(res.iterations[_answer_token(model, res.token_ids)] if res.iterations else 0)
+            hops.append(len(prob.get("steps", [])))
+    out: dict[str, Any] = {"n": len(items), "iterations": iters,
+                           "accuracy": {r: sum(correct[("none", r)]) / len(items) for r in iters},
+                           "outputs": {str(r): outputs[("none", r)] for r in iters}}
+    if exit:
+        ok = correct[runs[-1]]
+        by: dict[int, list[int]] = {}
+        for i, h in enumerate(hops):
+            by.setdefault(h, []).append(i)
+        out["adaptive"] = {"exit": exit, "threshold": threshold, "max_iters": cap, "accuracy": sum(ok) / len(ok),
+                           "mean_iterations": float(np.mean(used)),
+                           "mean_iterations_by_hops": {h: float(np.mean([used[i] for i in ix])) for h, ix in sorted(by.items())},
+                           "answer_iterations": float(np.mean(at_answer)),
+                           "answer_iterations_by_hops": {h: float(np.mean([at_answer[i] for i in ix]))
+                                                         for h, ix in sorted(by.items())},
+                           "accuracy_by_hops": {h: sum(ok[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
+                           "outputs": outputs[runs[-1]]}
+    return out
+
+
+@torch.inference_mode()
+def reach_logits(model: Any, problems: Sequence[dict[str, Any]], iterations: Sequence[int], *, seed: int = 0,
+                 batch_size: int = 32) -> dict[int, torch.Tensor]:
+    """{r: (n, vocab) next-token logits after each problem's compact prompt ``... Is <root>``,
+    after r core iterations}; the initial states are the engine's (:func:`~explorer.recurrent.engine.initial_states`),
+    so these are the logits :func:`~explorer.recurrent.engine.iterate` shows at ``iter.r``."""
+    from ..tasks.prosqa.compact import compact_prompt
+    from .engine import initial_states
+
+    hf, tok = model.hf, model.tokenizer
+    hf.eval()
+    seqs = [list(tok(compact_prompt(p), add_special_tokens=False)["input_ids"]) for p in problems]
+    dev = hf.transformer.wte.weight.device
+    init = initial_states(hf, max(len(s) for s in seqs), seed)
+    out: dict[int, list[torch.Tensor]] = {int(r): [] for r in iterations}
+    for i in range(0, len(seqs), batch_size):
+        chunk = seqs[i:i + batch_size]
+        T = max(len(s) for s in chunk)
+        x = torch.full((len(chunk), T), int(tok.pad_token_id), dtype=torch.long, device=dev)
+        for b, s in enumerate(chunk):
+            x[b, :len(s)] = torch.tensor(s)
+        last = torch.tensor([len(s) - 1 for s in chunk], device=dev)
+        for r in out:
+            lg = hf(x, num_steps=r, input_states=init[:, :T].expand(len(chunk), -1, -1)).logits
+            out[r].append(lg[torch.arange(len(chunk), device=dev), last].float().cpu())
+    return {r: torch.cat(v) for r, v in out.items()}
+
+
+def distance_mass(model: Any, problems: Sequence[dict[str, Any]], max_iters: int = 16, *,
+                  seed: int = 0) -> dict[str, Any]:
+    """Where a ``"reach"`` model's answer sits after each core iteration: at the question's last
+    token, the next-token probability of every graph node summed by the node's shortest hop
+    distance from the root (``"1"``, ``"2"``, … and ``"unreachable"``; the root itself is left
+    out), averaged over ``problems``. Returns ``iterations`` (1..max_iters), ``mass`` ({group:
+    [mean per iteration]}) and ``n``. A model that searches one hop per iteration moves its
+    mass outwards as the iterations go on."""
+    items = list(problems)
+    if not items or max_iters < 1:
+        raise InputError("pass at least one problem and max_iters >= 1.")
+    its = list(range(1, int(max_iters) + 1))
+    logits = reach_logits(model, items, its, seed=seed)
+    sums: dict[str, np.ndarray] = {}
+    for i, p in enumerate(items):
+        _, dist = hop_sets(p, 0)
+        ids = name_token_ids(model.tokenizer, p["idx_to_symbol"])
+        keys = [str(dist[v]) if v in dist else "unreachable" for v in range(len(ids))]
+        for j, r in enumerate(its):
+            per = node_probabilities(logits[r][i].softmax(-1).numpy(), ids)
+            for v, k in enumerate(keys):
+                if k != "0":
+                    sums.setdefault(k, np.zeros(len(its)))[j] += per[v]
+    order = sorted((k for k in sums if k != "unreachable"), key=int) + (["unreachable"] if "unreachable" in sums else [])
+    return {"iterations": its, "mass": {k: (sums[k] / len(items)).tolist() for k in order}, "n": len(items)}
+
+
+def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], exit: str | None,
+                    threshold: float | None, cap: int, seed: int, progress: bool) -> dict[str, Any]:
+    """:func:`evaluate_iterations` for a model of the ``"reach"`` task: the answer is the option
+    with the higher logit after ``... Is <root>``; iterations are those of that one position."""
+    from ..tasks.prosqa.compact import compact_prompt, options
+    from .engine import initial_states, next_token_adaptive
+    from .exits import check_criterion
+
+    tok = model.tokenizer
+    pairs = [name_token_ids(tok, options(p)) for p in items]
+    names = [options(p) for p in items]
+    logits = reach_logits(model, items, iters, seed=seed)
+    picks = {r: [names[i][0] if logits[r][i, a] > logits[r][i, b] else names[i][1] for i, (a, b) in enumerate(pairs)]
+             for r in iters}
+    out: dict[str, Any] = {"n": len(items), "iterations": iters, "task": "reach",
+                           "accuracy": {r: float(np.mean([c == n[0] for c, n in zip(picks[r], names)])) for r in iters},
+                           "outputs": {str(r): picks[r] for r in iters}}
+    if not exit:
+        return out
+    thr = check_criterion(exit, threshold)
+    hf = model.hf
+    it: Any = items
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(items, desc=f"ProsQA recurrent, exit={exit}", unit="problem")
+    ok, used, hops, chosen = [], [], [], []
+    for p, (a, b), (right, wrong) in zip(it, pairs, names):
+        ids = torch.tensor([tok(compact_prompt(p), add_special_tokens=False)["input_ids"]],
+                           device=hf.transformer.wte.weight.device)
+        lg, r, _ = next_token_adaptive(hf, ids, initial_states(hf, ids.shape[1], seed), exit, thr, cap)
+        chosen.append(right if lg[a] > lg[b] else wrong)
+        ok.append(chosen[-1] == right)
+        used.append(r)
+        hops.append(len(p.get("steps", [])))
+    by: dict[int, list[int]] = {}
+    for i, h in enumerate(hops):
+        by.setdefault(h, []).append(i)
+    per_hops = {h: float(np.mean([used[i] for i in ix])) for h, ix in sorted(by.items())}
+    out["adaptive"] = {"exit": exit, "threshold": thr, "max_iters": cap, "accuracy": float(np.mean(ok)),
+                       "mean_iterations": float(np.mean(used)), "mean_iterations_by_hops": per_hops,
+                       "answer_iterations": float(np.mean(used)), "answer_iterations_by_hops": per_hops,
+                       "accuracy_by_hops": {h: float(np.mean([ok[i] for i in ix])) for h, ix in sorted(by.items())},
+                       "outputs": chosen}
+    return out
+
+
+@torch.inference_mode()
+def answer_accuracy(model: Any, data: Sequence[dict[str, Any]], iterations: Sequence[int] = (1, 4, 8, 16), *,
+                    limit: int | None = None, seed: int = 0) -> dict[int, dict[str, Any]]:
+    """Teacher-forced accuracy of every answer in the training format (the ProsQA question and a
+    problem's extra ``queries``), per iteration count: one forward per problem, read at the token
+    that names each answer's concept. Two-way questions ("Is P a A or B?") count as right when the
+    right option scores higher than the other (``two_way``, and ``two_way_by_hops`` by the answer's
+    distance from P); lookups ("What is X?") when the top token is any of X's direct successors
+    (``lookup``). A quick gauge of a run long before free-running answers leave chance.
+    ``lookup_blind`` is what a guess that ignores the subject scores on the same lookups (the
+    concept most often named after a person, or after a concept, by the question's kind;
+    :func:`~explorer.tasks.prosqa.audit.lookup_guesses`): a run finds statements by their subject
+    only where ``lookup`` is clearly above it."""
+    from ..tasks.prosqa.audit import lookup_guesses
+
+    hf, tok = model.hf, model.tokenizer
+    hf.eval()
+    items = list(data)[: limit if limit is not None else None]
+    if not items:
+        raise InputError("no problems to evaluate; pass a non-empty list.")
+    blind = [g for p in items for g in lookup_guesses(p)]
+    out: dict[int, dict[str, Any]] = {}
+    for r in sorted({int(x) for x in iterations}):
+        two: dict[int, list[bool]] = {}
+        look: list[bool] = []
+        for p in items:
+            ids, _ = encode_problem(tok, p)
+            x = torch.tensor([ids], device=hf.transformer.wte.weight.device)
+            logits = hf(x, num_steps=(r, 0), generator=torch.Generator().manual_seed(seed)).logits[0].float().cpu()
+            sym, edges = p["idx_to_symbol"], p["edges"]
+            ends = [i for i, t in enumerate(ids) if t == tok.eos_token_id]
+            qas = [("Is " + p["question"].rsplit(" Is ", 1)[-1], p["answer"])]
+            qas += [(q["question"], q["answer"]) for q in p.get("queries", ())]
+            for (question, _answer), end in zip(qas, ends):
+                at = end - 3  # ... " a" <concept> "." EOS: the logits at " a" name the concept
+                if question.startswith("What is "):
+                    subject = question[len("What is "):-1].removeprefix("every ")
+                    ok = {sym[b] for a, b in edges if sym[a] == subject}
+                    look.append(tok.decode([int(logits[at].argmax())]).strip() in ok)
+                    continue
+                person, options = question[len("Is "):-1].split(" a ", 1)
+                a, b = options.split(" or ")
+                right = tok.decode([ids[at + 1]]).strip()
+                wrong = b if right == a else a
+                ia, ib = (tok.convert_tokens_to_ids(" " + w) for w in (right, wrong))
+                hops = distances(len(sym), edges, sym.index(person)).get(sym.index(right), 0)
+                two.setdefault(hops, []).append(bool(logits[at, ia] > logits[at, ib]))
+        flat = [v for vs in two.values() for v in vs]
+        out[r] = {"two_way": float(np.mean(flat)) if flat else None,
+                  "two_way_by_hops": {h: float(np.mean(v)) for h, v in sorted(two.items())},
+                  "lookup": float(np.mean(look)) if look else None,
+                  "lookup_blind": float(np.mean(blind)) if blind else None,
+                  "n_two_way": len(flat), "n_lookup": len(look)}
+    return out
+
+
+def _answer_token(model: Any, ids: Sequence[int]) -> int:
+    """Index of the generated token that names the answer's concept (the one after " a"; the last if none)."""
+    tok = model.tokenizer
+    for i in range(1, len(ids)):
+        if tok.decode([int(ids[i - 1])]).strip() == "a":
+            return i
+    return len(ids) - 1
+
+
+# -- the command line (latent-explorer prosqa eval --engine recurrent) ------------------------------------
+DEFAULT_MODEL = "prosqa-recurrent"
+
+
+def add_eval_arguments(ap: argparse.ArgumentParser) -> None:
+    """This engine's options of ``latent-explorer prosqa eval``."""
+    from .exits import CRITERIA
+
+    ap.add_argument("--iterations", default="1,2,4,8,16,32", help="comma-separated iteration counts")
+    ap.add_argument("--exit", default="kl", choices=[*CRITERIA, "off"], help="adaptive exit criterion ('off': skip)")
+    ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--max-iters", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--teacher-forced", action="store_true",
+                    help="instead: teacher-forced accuracy of every answer in the training format (two-way by hops, "
+                         "lookups); pass --data with problems generated with --queries/--lookups")
+
+
+def _keys(d: dict[Any, Any]) -> dict[str, Any]:
+    """JSON summary form: nested per-hop dicts keyed by strings."""
+    return {k: ({str(h): x for h, x in v.items()} if isinstance(v, dict) else v) for k, v in d.items()}
+
+
+def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(summary, full result) of ``latent-explorer prosqa eval --engine recurrent``: ``args`` has
+    ``model`` (``None``: ``prosqa-recurrent``), ``data``, ``limit``, ``json`` and the options of
+    :func:`add_eval_arguments`. ``--teacher-forced`` has no full result to write."""
+    from ..tasks.prosqa import VALIDATION
+    from ..tasks.prosqa.generate import load
+    from .engine import load_recurrent
+
+    model = args.model or DEFAULT_MODEL
+    try:
+        its = [int(x) for x in args.iterations.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--iterations must be like 1,2,4 (got {args.iterations!r}).") from None
+    if args.teacher_forced:
+        tf = answer_accuracy(load_recurrent(model), load(args.data or VALIDATION), its, limit=args.limit, seed=args.seed)
+        return {"method": "recurrent", "model": str(model),
+                "teacher_forced": {str(r): _keys(d) for r, d in tf.items()}}, None
+    res = evaluate_iterations(load_recurrent(model), load(args.data or VALIDATION), its,
+                              None if args.exit == "off" else args.exit, args.threshold, max_iters=args.max_iters,
+                              limit=args.limit, seed=args.seed, progress=not args.json)
+    summary = {"method": "recurrent", "model": str(model), "n": res["n"],
+               "accuracy": {str(k): v for k, v in res["accuracy"].items()}}
+    if "adaptive" in res:
+        summary["adaptive"] = _keys({k: v for k, v in res["adaptive"].items() if k != "outputs"})
+    return summary, res
+
+
+def eval_main(argv: list[str] | None = None) -> int:
+    """``latent-explorer prosqa eval --engine recurrent ARGS`` from Python: ``eval_main(["--iterations",
+    "1,2,4", "--json"])`` (see :func:`explorer.cli.prosqa_eval`)."""
+    import sys
+
+    from ..cli import prosqa_eval
+
+    return prosqa_eval(["--engine", "recurrent", *(sys.argv[1:] if argv is None else argv)])

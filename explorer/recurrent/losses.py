@@ -1,0 +1,50 @@
+"""The recurrent-depth training losses and the per-step recurrence draw (Huginn's recipe).
+
+:func:`reach_loss`: cross-entropy against the uniform distribution over the concepts a question
+reaches (the ``"reach"`` task); :func:`iteration_loss`: the same after every iteration with
+gradient, iteration j taught the concepts within j hops (``supervise="iterations"``);
+:func:`recurrence_draw`: how many iterations a training step runs without and with gradient.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .data import within_hops
+from .model import sample_recurrence
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
+
+
+def recurrence_draw(cfg: TrainConfig, generator: torch.Generator | None = None) -> tuple[int, int]:
+    """``(n, k)``: iterations without and with gradient for one training step."""
+    if cfg.recurrence == "fixed":
+        return max(cfg.mean_recurrence - cfg.backprop_depth, 0), min(cfg.mean_recurrence, cfg.backprop_depth)
+    return sample_recurrence(cfg.mean_recurrence, cfg.backprop_depth, generator)
+
+
+def reach_loss(logits: torch.Tensor, positions: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy between the next-token distributions at ``positions`` and ``target``
+    (``logits`` (B, T, V), or (n_questions, V) already read at the positions when ``positions`` is None)."""
+    lp = (logits if positions is None else logits[positions[:, 0], positions[:, 1]]).float().log_softmax(-1)
+    return -(target.to(lp.device) * lp[:, : target.shape[1]]).sum(-1).mean()
+
+
+def iteration_loss(hf: Any, batch: dict[str, torch.Tensor], n: int, k: int, generator: torch.Generator) -> torch.Tensor:
+    """``supervise="iterations"``: ``n`` iterations without gradient, then ``k`` with; after
+    iteration j (counted from the first) the answer is taught as the concepts within j hops.
+    The mean of the ``k`` losses. The same draws as the model's forward (initial state from
+    ``generator``)."""
+    e = hf.prelude(hf.embed(batch["input_ids"]))
+    x = hf.initial_state(e, generator=generator)
+    with torch.no_grad():
+        for _ in range(n):
+            x = hf.core_step(x, e)
+    rows, cols = batch["positions"][:, 0], batch["positions"][:, 1]
+    losses = []
+    for j in range(n + 1, n + k + 1):
+        x = hf.core_step(x, e)
+        losses.append(reach_loss(hf.coda(x)[rows, cols], None, within_hops(batch["hops"], j)))
+    return torch.stack(losses).mean()

@@ -1,0 +1,116 @@
+"""ProsQA accuracy of a continuous-thought model: Coconut, Soft Thinking, and the chain-of-thought
+(CoT) and no-CoT baselines, all thinking with :func:`explorer.thoughts.think`.
+
+The prompt and the answer check are the task's (:mod:`explorer.tasks.prosqa.prompts`, Coconut's
+rules). :func:`evaluate` is the Python entry point; :func:`add_eval_arguments` and
+:func:`run_eval` are this engine's part of ``latent-explorer prosqa eval --engine thoughts --mode
+MODE`` (the command itself, and its older spelling ``--method MODE``, is :mod:`explorer.cli`'s).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable, Sequence
+
+from ..errors import InputError, ModelNotFoundError
+from ..tasks.prosqa.prompts import is_correct, prompt_of
+
+METHODS = ("coconut", "soft", "cot", "no_cot")
+"""The thinking modes :func:`evaluate` takes (``--mode``; ``nocot`` is read as ``no_cot``)."""
+
+
+def default_thoughts(model: Any) -> int:
+    """The thought count a checkpoint was trained for (``config.coconut["n_thoughts"]``), else 6."""
+    info = getattr(getattr(model, "hf", None), "config", None)
+    info = getattr(info, "coconut", None) or {}
+    return int(info.get("n_thoughts", 6)) if isinstance(info, dict) else 6
+
+
+def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str = "coconut", *,
+             n_thoughts: int | None = None, max_new_tokens: int = 64, limit: int | None = None,
+             progress: bool = False, **options: Any) -> dict[str, Any]:
+    """Accuracy on ProsQA problems.
+
+    ``model_or_engine``: an :class:`explorer.Model` (thinking with :func:`explorer.thoughts.think`)
+    or a callable ``engine(prompt) -> str | ThoughtResult``. ``method``: ``"coconut"``, ``"soft"``
+    (``n_thoughts`` continuous thoughts, default: what the checkpoint was trained for), ``"cot"``
+    (greedy chain of thought), ``"no_cot"`` (greedy answer straight away). Returns ``accuracy``,
+    ``n``, ``mean_generated_tokens`` (thoughts + language tokens), ``correct`` (per problem) and
+    ``outputs`` (the generated texts)."""
+    from .engine import ThoughtResult, think
+
+    if method not in METHODS:
+        raise InputError(f"method must be one of {METHODS}, got {method!r}.")
+    items = list(data)[: limit if limit is not None else None]
+    if not items:
+        raise InputError("no problems to evaluate; pass a non-empty list (e.g. load(path)).")
+    engine: Callable[[str], Any]
+    if callable(model_or_engine) and not hasattr(model_or_engine, "hf"):
+        engine = model_or_engine
+    elif hasattr(model_or_engine, "hf"):
+        model = model_or_engine
+        if method in ("coconut", "soft"):
+            n = default_thoughts(model) if n_thoughts is None else n_thoughts
+            def engine(p: str) -> Any:
+                return think(model, p, n, method, max_new_tokens=max_new_tokens, annotate=False, **options)
+        else:
+            # cot / no_cot: plain greedy language; no markers, no thoughts
+            def engine(p: str) -> Any:
+                return think(model, p, 0, "cot", max_new_tokens=max_new_tokens, annotate=False, markers=False)
+    else:
+        raise InputError("evaluate needs an explorer.Model or a callable prompt -> text; got "
+                         f"{type(model_or_engine).__name__}.")
+    it: Any = items
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(items, desc=f"ProsQA {method}", unit="problem")
+    correct: list[bool] = []
+    outputs: list[str] = []
+    tokens: list[int] = []
+    for prob in it:
+        out = engine(prompt_of(prob))
+        if isinstance(out, ThoughtResult):
+            text, n_tok = out.text, out.generated_tokens
+        else:
+            text = str(out)
+            n_tok = len(text.split())
+        outputs.append(text)
+        tokens.append(n_tok)
+        correct.append(is_correct(text, prob["answer"]))
+    return {"accuracy": sum(correct) / len(correct), "n": len(correct),
+            "mean_generated_tokens": sum(tokens) / len(tokens), "method": method,
+            "correct": correct, "outputs": outputs}
+
+
+# -- the command line (latent-explorer prosqa eval --engine thoughts) -------------------------------------
+def default_model(mode: str) -> str:
+    """The shipped model of a mode: ``prosqa-<mode>`` (``soft`` thinks with ``prosqa-coconut``;
+    ``no_cot`` is ``prosqa-nocot``)."""
+    return "prosqa-" + ("coconut" if mode == "soft" else mode.replace("_", ""))
+
+
+def add_eval_arguments(ap: argparse.ArgumentParser) -> None:
+    """This engine's options of ``latent-explorer prosqa eval``."""
+    ap.add_argument("--n-thoughts", type=int, default=None,
+                    help="continuous thoughts per problem (coconut, soft; default: what the checkpoint was trained for)")
+
+
+def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(summary, full result) of ``latent-explorer prosqa eval --engine thoughts``: ``args`` has
+    ``mode``, ``model`` (``None``: :func:`default_model`), ``data``, ``limit``, ``json`` and
+    ``n_thoughts``."""
+    from .. import load_model
+    from ..models.registry import lookup
+    from ..tasks.prosqa import VALIDATION
+    from ..tasks.prosqa.generate import load
+
+    model_name = args.model or default_model(args.mode)
+    if args.model is None and lookup(model_name) is None:
+        raise ModelNotFoundError(f"{model_name} is not shipped yet; train it with `latent-explorer train coconut "
+                                 f"RUN_DIR --method {'coconut' if args.mode == 'soft' else args.mode} ...` "
+                                 "(docs/thoughts.md) and pass --model RUN_DIR/latest.")
+    res = evaluate(load_model(model_name), load(args.data or VALIDATION), args.mode, n_thoughts=args.n_thoughts,
+                   limit=args.limit, progress=not args.json)
+    summary = {k: res[k] for k in ("accuracy", "n", "mean_generated_tokens", "method")}
+    summary["model"] = model_name
+    return summary, res

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .commands import report
 from .errors import ExplorerError, InputError
 
 TOUR = "notebooks/00_tour.ipynb"
@@ -66,7 +67,7 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from .model import load_model
+    from .loading import load_model
 
     model = load_model(args.model)
     tr = model.trace(args.text, dtype=args.dtype)
@@ -80,24 +81,6 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 # -- latent-explorer prosqa eval ----------------------------------------------------------------------
-def report(run: Callable[[], tuple[dict[str, Any], dict[str, Any] | None]], *, prog: str,
-           out: str | None = None) -> int:
-    """The tail of every evaluation command: ``run()`` gives (summary, full result); print the
-    summary as one JSON line, write the full result (per-problem outputs) to ``out`` if given (and
-    there is one), and turn a typed error into a message on stderr and exit status 2."""
-    try:
-        summary, full = run()
-    except ExplorerError as e:
-        print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary))
-    if out and full is not None:
-        from .io import atomic_write_text
-
-        atomic_write_text(Path(out), json.dumps(full, indent=1, default=str))
-    return 0
-
-
 # engine → the module that evaluates it on ProsQA: ``add_eval_arguments(parser)`` adds its options,
 # ``run_eval(args)`` returns (summary, full result)
 EVALUATORS = {
@@ -201,6 +184,7 @@ def prosqa_eval(argv: list[str] | None = None, *, prog: str = "latent-explorer p
 DELEGATED = {
     ("train", "coconut"): ("explorer.thoughts.train", "train continuous thoughts (Coconut curriculum; also CoT / no-CoT)"),
     ("train", "recurrent"): ("explorer.recurrent.train", "train a recurrent-depth (prelude-core-coda) model"),
+    ("train", "ship"): ("explorer.training.ship", "ship a trained run as a registered model, with its cost and results"),
     ("prosqa", "generate"): ("explorer.tasks.prosqa.generate", "generate ProsQA problems (Coconut JSON)"),
     ("prosqa", "eval"): ("explorer.cli:prosqa_eval", "ProsQA accuracy of a model: --engine thoughts|recurrent|lcm "
                                                     "[--mode coconut|soft|cot|no_cot] [--model NAME]"),

@@ -184,15 +184,4 @@ class Model(TokenAccess):
                          rank, tprob)
 
 
-def __getattr__(name: str) -> Any:
-    """``explorer.model.load_model`` moved to :mod:`explorer.loading` (``explorer.load_model``); this
-    keeps the old import path working until its last users (explorer/cli.py,
-    explorer/tasks/prosqa/evaluate.py) import it from there. Delete it then."""
-    if name == "load_model":
-        from .loading import load_model
-
-        return load_model
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = ["Model", "EmbeddingSpace"]

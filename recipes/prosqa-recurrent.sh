@@ -81,7 +81,7 @@ import json
 import sys
 from pathlib import Path
 
-from explorer.checkpoint import ship_checkpoint
+from explorer.training import ship_checkpoint
 
 runs, last, dest, width, command, plan, name = (Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] or None,
                                                sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7])

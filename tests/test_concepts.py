@@ -213,7 +213,8 @@ def test_autoencoder_round_trip(minilm):
 
 def test_base_lcm_on_validation_slice(minilm):
     _shipped("prosqa-lcm.safetensors")
-    from explorer.concepts.lcm import load_lcm, main as lcm_main
+    from explorer.concepts.lcm import load_lcm
+    from explorer.concepts.lcm.__main__ import main as lcm_main
     from explorer.concepts.lcm.evaluate import evaluate as lcm_eval
     from explorer.tasks.prosqa.generate import load
 

@@ -328,8 +328,11 @@ def test_teacher_forced_answer_accuracy_reads_the_right_token(tok):
 
 
 def test_teacher_forced_eval_from_the_command_line(model, tmp_path, capsys):
-    from explorer.recurrent.evaluate import eval_main
+    from explorer.cli import prosqa_eval
     from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make, write
+
+    def eval_main(argv):
+        return prosqa_eval(["--engine", "recurrent", *argv])
 
     model.hf.save_pretrained(tmp_path / "m")
     model.tokenizer.save_pretrained(tmp_path / "m")
@@ -363,7 +366,7 @@ def test_encoded_problem_carries_every_answer_as_a_label(tok):
 
 def test_a_shipped_checkpoint_is_registered_and_loads(model, tmp_path):
     from explorer import load_model
-    from explorer.checkpoint import ship_checkpoint
+    from explorer.training import ship_checkpoint
     from explorer.errors import SaveFileError
     from explorer.models import registry
 
@@ -694,8 +697,11 @@ def test_the_shipped_model_reproduces_its_published_numbers(name):
     import contextlib
     import io
 
-    from explorer.models.registry import SHIPPED_DIR
-    from explorer.recurrent.evaluate import eval_main
+    from explorer.cli import prosqa_eval
+    from explorer.paths import SHIPPED_DIR
+
+    def eval_main(argv):
+        return prosqa_eval(["--engine", "recurrent", *argv])
 
     prov = json.loads((SHIPPED_DIR / name / "provenance.json").read_text())
     want = prov["results"]["real validation set, first 40"]

@@ -73,7 +73,7 @@ def _register_builtin() -> None:
 
 def register_shipped(root: Path = SHIPPED_DIR) -> list[str]:
     """Register every model folder under ``root`` (default :data:`SHIPPED_DIR`, done at import; see
-    :func:`explorer.checkpoint.ship_checkpoint`); returns their names."""
+    :func:`explorer.training.ship_checkpoint`); returns their names."""
     import json
 
     names = []

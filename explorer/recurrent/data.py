@@ -3,6 +3,10 @@
 ``"reach"`` (the compact format, :mod:`explorer.tasks.prosqa.compact`): :func:`encode_reach` writes
 the statements in a drawn order and questions ``" Is X"``, each with the concepts X reaches and
 their hop distances; :func:`collate_reach` batches them with the targets (:func:`within_hops`).
+With graph tokens (:mod:`explorer.tasks.prosqa.graph_tokens`) the same task reads
+``<eos> s t | … [Q] a b [R] root`` and more questions ``[R] x`` (:func:`encode_reach_graph`, nodes
+relabelled per epoch). :func:`reach_prompt`, :func:`node_ids` and :func:`option_ids` read any
+problem in whichever format a model's tokenizer speaks, for evaluation.
 ``"answer"``: :func:`encode_problem` writes ``question + "\\n"`` → ``"### " + answer`` + EOS, and
 :func:`collate_right` batches them. :func:`task_of` reads which format a model was trained on.
 
@@ -17,7 +21,8 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import InputError
-from ..tasks.prosqa.compact import compact_graph, query, statements
+from ..tasks.prosqa import graph_tokens
+from ..tasks.prosqa.compact import compact_graph, compact_prompt, options, query, statements
 from ..tasks.prosqa.graph import reach_sets
 from ..tasks.prosqa.tokenizer import name_token_ids
 
@@ -65,6 +70,50 @@ def encode_reach(tokenizer: Any, problem: dict[str, Any], rng: random.Random, qu
         ids += enc(query(sym[s]))
         out.append((len(ids) - 1, name_token_ids(tokenizer, [sym[v] for v, _ in sets[s]]), [h for _, h in sets[s]]))
     return ids, out
+
+
+def encode_reach_graph(problem: dict[str, Any], rng: random.Random, queries: int,
+                       max_hops: int = 0) -> tuple[list[int], list[tuple[int, list[int], list[int]]]]:
+    """:func:`encode_reach` in graph tokens: the problem's question (``… [Q] a b [R] root``) with its
+    nodes relabelled by ``rng``, then ``queries - 1`` more questions ``[R] x`` about nodes drawn with
+    ``rng``; at each question's node token the answer is every node it reaches."""
+    labels = graph_tokens.relabelling(len(problem["idx_to_symbol"]), rng)
+    ids = list(graph_tokens.encode(problem, labels).question)
+    sets = {s: sorted(r.items()) for s, r in reach_sets(problem, max_hops or None).items() if r}
+    root = int(problem["root"])
+    if root not in sets:
+        raise InputError("the root of a problem reaches no node; pass ProsQA problems whose root has statements.")
+    subjects = sorted(sets)
+    r_id = graph_tokens.VOCAB.index(graph_tokens.R)
+    out = []
+    for q in range(queries):
+        s = root if q == 0 else rng.choice(subjects)
+        if q:
+            ids += [r_id, labels[s]]
+        out.append((len(ids) - 1, [labels[v] for v, _ in sets[s]], [h for _, h in sets[s]]))
+    return ids, out
+
+
+def reach_prompt(tokenizer: Any, problem: dict[str, Any]) -> list[int]:
+    """The ids a ``"reach"`` model reads a ProsQA question as: the compact prompt ``… Is <root>``,
+    or in graph tokens ``… [Q] a b [R] root``; the answer is read at its last token."""
+    if graph_tokens.is_graph_tokenizer(tokenizer):
+        return list(graph_tokens.encode(problem).question)
+    return list(tokenizer(compact_prompt(problem), add_special_tokens=False)["input_ids"])
+
+
+def node_ids(tokenizer: Any, problem: dict[str, Any]) -> list[int]:
+    """The token id of each of the problem's nodes, in ``idx_to_symbol`` order."""
+    if graph_tokens.is_graph_tokenizer(tokenizer):
+        return graph_tokens.relabelling(len(problem["idx_to_symbol"]))
+    return name_token_ids(tokenizer, problem["idx_to_symbol"])
+
+
+def option_ids(tokenizer: Any, problem: dict[str, Any]) -> list[int]:
+    """The token ids of the (right, wrong) options of a ProsQA question."""
+    if graph_tokens.is_graph_tokenizer(tokenizer):
+        return [int(problem["target"]), int(problem["neg_target"])]
+    return name_token_ids(tokenizer, options(problem))
 
 
 def collate_reach(examples: Sequence[tuple[list[int], list[tuple[int, list[int], list[int]]]]], pad_id: int,

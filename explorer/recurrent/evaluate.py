@@ -8,7 +8,7 @@ where its answer sits after each iteration.
   iteration.
 * :func:`answer_accuracy` — teacher-forced accuracy of every answer in the training format.
 * :func:`add_eval_arguments`, :func:`run_eval` — this engine's part of ``latent-explorer prosqa
-  eval --engine recurrent`` (the command is :mod:`explorer.cli`'s; :func:`eval_main` runs it).
+  eval --engine recurrent`` (the command is :mod:`explorer.cli`'s: ``explorer.cli.prosqa_eval(argv)``).
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import torch
 from ..errors import InputError
 from ..tasks.prosqa.graph import distances, hop_sets
 from ..tasks.prosqa.prompts import is_correct, prompt_of
-from ..tasks.prosqa.tokenizer import name_token_ids, node_probabilities
-from .data import encode_problem, task_of
+from ..tasks.prosqa.tokenizer import node_probabilities
+from .data import encode_problem, node_ids, option_ids, reach_prompt, task_of
 
 
 def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: Sequence[int] = (1, 2, 4, 8, 16, 32),
@@ -93,12 +93,11 @@ def reach_logits(model: Any, problems: Sequence[dict[str, Any]], iterations: Seq
     """{r: (n, vocab) next-token logits after each problem's compact prompt ``... Is <root>``,
     after r core iterations}; the initial states are the engine's (:func:`~explorer.recurrent.engine.initial_states`),
     so these are the logits :func:`~explorer.recurrent.engine.iterate` shows at ``iter.r``."""
-    from ..tasks.prosqa.compact import compact_prompt
     from .engine import initial_states
 
     hf, tok = model.hf, model.tokenizer
     hf.eval()
-    seqs = [list(tok(compact_prompt(p), add_special_tokens=False)["input_ids"]) for p in problems]
+    seqs = [reach_prompt(tok, p) for p in problems]
     dev = hf.transformer.wte.weight.device
     init = initial_states(hf, max(len(s) for s in seqs), seed)
     out: dict[int, list[torch.Tensor]] = {int(r): [] for r in iterations}
@@ -131,7 +130,7 @@ def distance_mass(model: Any, problems: Sequence[dict[str, Any]], max_iters: int
     sums: dict[str, np.ndarray] = {}
     for i, p in enumerate(items):
         _, dist = hop_sets(p, 0)
-        ids = name_token_ids(model.tokenizer, p["idx_to_symbol"])
+        ids = node_ids(model.tokenizer, p)
         keys = [str(dist[v]) if v in dist else "unreachable" for v in range(len(ids))]
         for j, r in enumerate(its):
             per = node_probabilities(logits[r][i].softmax(-1).numpy(), ids)
@@ -146,12 +145,12 @@ def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], e
                     threshold: float | None, cap: int, seed: int, progress: bool) -> dict[str, Any]:
     """:func:`evaluate_iterations` for a model of the ``"reach"`` task: the answer is the option
     with the higher logit after ``... Is <root>``; iterations are those of that one position."""
-    from ..tasks.prosqa.compact import compact_prompt, options
+    from ..tasks.prosqa.compact import options
     from .engine import initial_states, next_token_adaptive
     from .exits import check_criterion
 
     tok = model.tokenizer
-    pairs = [name_token_ids(tok, options(p)) for p in items]
+    pairs = [option_ids(tok, p) for p in items]
     names = [options(p) for p in items]
     logits = reach_logits(model, items, iters, seed=seed)
     picks = {r: [names[i][0] if logits[r][i, a] > logits[r][i, b] else names[i][1] for i, (a, b) in enumerate(pairs)]
@@ -170,7 +169,7 @@ def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], e
         it = tqdm(items, desc=f"ProsQA recurrent, exit={exit}", unit="problem")
     ok, used, hops, chosen = [], [], [], []
     for p, (a, b), (right, wrong) in zip(it, pairs, names):
-        ids = torch.tensor([tok(compact_prompt(p), add_special_tokens=False)["input_ids"]],
+        ids = torch.tensor([reach_prompt(tok, p)],
                            device=hf.transformer.wte.weight.device)
         lg, r, _ = next_token_adaptive(hf, ids, initial_states(hf, ids.shape[1], seed), exit, thr, cap)
         chosen.append(right if lg[a] > lg[b] else wrong)
@@ -302,13 +301,3 @@ def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] |
     if "adaptive" in res:
         summary["adaptive"] = _keys({k: v for k, v in res["adaptive"].items() if k != "outputs"})
     return summary, res
-
-
-def eval_main(argv: list[str] | None = None) -> int:
-    """``latent-explorer prosqa eval --engine recurrent ARGS`` from Python: ``eval_main(["--iterations",
-    "1,2,4", "--json"])`` (see :func:`explorer.cli.prosqa_eval`)."""
-    import sys
-
-    from ..cli import prosqa_eval
-
-    return prosqa_eval(["--engine", "recurrent", *(sys.argv[1:] if argv is None else argv)])

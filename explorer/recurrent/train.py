@@ -32,25 +32,26 @@ counts and with adaptive exit (:mod:`.evaluate`).
 """
 from __future__ import annotations
 
-import json
 import random
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..checkpoint import (RunTrainer, check_same_run, config_from_dict, read_checkpoint, run_epochs, save_checkpoint,
-                          training_main)
+from .. import training
 from ..errors import InputError
-from .data import collate_reach, collate_right, encode_problem, encode_reach, task_of
+from ..tasks.prosqa.graph_tokens import build_graph_tokenizer, is_graph_tokenizer
+from ..tasks.prosqa.tokenizer import build_tokenizer
+from ..training import LoopConfig, config_from_dict, load_pretrained, training_main
+from .data import collate_reach, collate_right, encode_problem, encode_reach, encode_reach_graph, task_of
 from .evaluate import evaluate_iterations
 from .losses import iteration_loss, reach_loss, recurrence_draw
 from .model import RecurrentConfig, RecurrentForCausalLM
 
-STATE_FORMAT = "latent-explorer.recurrent-trainer/1"
+STATE_FORMAT = "latent-explorer.recurrent-trainer/2"
 TASKS = ("reach", "answer")
 SUPERVISE = ("final", "iterations")
 RECURRENCE = ("sampled", "fixed")
@@ -88,6 +89,11 @@ class TrainConfig:
     recurrence: str = "sampled"  # "sampled" (Huginn's draw around mean_recurrence) or "fixed" (always mean_recurrence
     #                              iterations, the last backprop_depth with gradient; fixed 1: the same-size model
     #                              without recurrence, the no-CoT baseline)
+    encoding: str = "words"      # "words" (ProsQA's names) or "graph" (graph tokens, relabelled per epoch; task reach)
+    schedule: str = "constant"   # after the warm-up: "constant" or "cosine" (see explorer.training.LoopConfig)
+    precision: str = "fp32"      # "bf16": autocast on CUDA
+    save_minutes: float | None = None   # also checkpoint every this many minutes
+    max_minutes: float | None = None    # stop (resumably) after this many minutes of training
 
     def check(self) -> None:
         if self.task not in TASKS:
@@ -102,10 +108,23 @@ class TrainConfig:
             raise InputError("queries must be >= 1 and max_hops >= 0 (0: every hop count).")
         if self.mean_recurrence < 1 or self.backprop_depth < 1:
             raise InputError("mean_recurrence and backprop_depth must be >= 1.")
-        if self.batch_size < 1 or self.save_every < 1:
-            raise InputError("batch_size and save_every must be >= 1.")
+        if self.encoding not in ("words", "graph"):
+            raise InputError(f"encoding must be 'words' or 'graph', got {self.encoding!r}.")
+        if self.encoding == "graph" and self.task != "reach":
+            raise InputError("encoding='graph' needs task='reach' (the answer is read as the option the root reaches).")
+        if min(self.n_embd, self.n_heads, self.intermediate_size, self.n_prelude, self.n_core, self.n_coda) < 1:
+            raise InputError("n_embd, n_heads, intermediate_size, n_prelude, n_core and n_coda must be >= 1.")
         if self.n_embd % self.n_heads:
             raise InputError(f"n_embd ({self.n_embd}) must be a multiple of n_heads ({self.n_heads}).")
+        self.loop().check()
+
+    def loop(self) -> LoopConfig:
+        """The settings of the shared training loop (AdamW with Huginn's betas, warm-up)."""
+        return LoopConfig(num_epochs=self.num_epochs, batch_size=self.batch_size, max_steps=self.max_steps,
+                          lr=self.lr, weight_decay=self.weight_decay, betas=(0.9, 0.95),
+                          warmup_steps=self.warmup_steps, schedule=self.schedule, grad_clip=self.grad_clip,
+                          save_every=self.save_every, save_minutes=self.save_minutes, max_minutes=self.max_minutes,
+                          seed=self.seed, device=self.device, threads=self.threads, precision=self.precision)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
@@ -124,53 +143,51 @@ def build_recurrent_model(tokenizer: Any, cfg: TrainConfig) -> RecurrentForCausa
     return RecurrentForCausalLM(mc)
 
 
-@dataclass
-class TrainState:
-    global_step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    losses: list[list[float]] = field(default_factory=list)      # [step, loss, n, k]
-    evals: list[dict[str, Any]] = field(default_factory=list)
-    elapsed_s: float = 0.0
+class RecurrentRecipe:
+    """Huginn's recipe on ProsQA (either task, words or graph tokens) as a recipe of the one trainer."""
 
+    format = STATE_FORMAT
+    resume_keys = ("mean_recurrence", "backprop_depth", "n_embd", "n_core", "task", "queries", "max_hops",
+                   "supervise", "recurrence", "encoding")
 
-class Trainer(RunTrainer):
-    """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists.
-    ``base``: a checkpoint folder to start from instead of a new model (a curriculum stage: the
-    weights only; the optimizer and step count start afresh)."""
+    def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, *, base: str | Path | None = None,
+                 eval_data: Sequence[dict[str, Any]] | None = None, eval_limit: int = 50) -> None:
+        cfg.check()
+        self.cfg, self.data, self.base = cfg, list(data), base
+        self.eval_data, self.eval_limit = eval_data, eval_limit
+        self.name = f"recurrent r̄={cfg.mean_recurrence}"
 
-    def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
-                 base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
-                 eval_limit: int = 50, progress: bool = True) -> None:
-        from ..tasks.prosqa.tokenizer import build_tokenizer
+    def settings(self) -> dict[str, Any]:
+        return asdict(self.cfg)
 
-        def build() -> tuple[Any, Any]:
-            tok = build_tokenizer()
-            return build_recurrent_model(tok, self.cfg), tok
+    def n_examples(self) -> int:
+        return len(self.data)
 
-        resume = self._open(train_data, run_dir, cfg or TrainConfig(), base=base, eval_data=eval_data,
-                            eval_limit=eval_limit, progress=progress, build=build)
-        if base is not None and not resume:
-            self._check_base(Path(base))
-        self.hf.to(self.device)
+    def build(self, resume: Path | None) -> torch.nn.Module:
+        src = resume if resume is not None else self.base
+        if src is not None:
+            self.hf, self.tokenizer = load_pretrained(src)
+            if resume is None:
+                self._check_base(Path(src))
+        else:
+            self.tokenizer = build_graph_tokenizer() if self.cfg.encoding == "graph" else build_tokenizer()
+            self.hf = build_recurrent_model(self.tokenizer, self.cfg)
         if task_of(self.hf) != self.cfg.task:
-            raise InputError(f"{self.latest if resume else base} was trained on the {task_of(self.hf)!r} task, not "
-                             f"{self.cfg.task!r}; pass --task {task_of(self.hf)}, or start from a model of that task.")
+            raise InputError(f"{src} was trained on the {task_of(self.hf)!r} task, not {self.cfg.task!r}; pass "
+                             f"--task {task_of(self.hf)}, or start from a model of that task.")
+        if is_graph_tokenizer(self.tokenizer) != (self.cfg.encoding == "graph"):
+            raise InputError(f"{src} reads {'graph tokens' if is_graph_tokenizer(self.tokenizer) else 'words'}, but "
+                             f"this run asks for encoding={self.cfg.encoding!r}; pass the base's encoding.")
         if self.cfg.task == "reach":
             rng = random.Random(0)
-            too_long = max(len(encode_reach(self.tokenizer, p, rng, self.cfg.queries, self.cfg.max_hops)[0])
-                           for p in self.data)
+            too_long = max(len(self._encode_reach(p, rng)[0]) for p in self.data)
         else:
             self.examples = [encode_problem(self.tokenizer, p) for p in self.data]
             too_long = max(len(i) for i, _ in self.examples)
         if too_long > self.hf.config.block_size:
             raise InputError(f"a problem has {too_long} tokens but block_size is {self.hf.config.block_size}; "
                              "raise --block-size.")
-        self.state = TrainState()
-        self.optimizer = torch.optim.AdamW(self.hf.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay,
-                                           betas=(0.9, 0.95))
-        if resume:
-            self._load_state()
+        return self.hf
 
     def _check_base(self, src: Path) -> None:
         """The base must have this run's sizes; its recurrence settings become this run's."""
@@ -182,90 +199,86 @@ class Trainer(RunTrainer):
                              f"{mine}; pass the base run's sizes.")
         c.mean_recurrence, c.mean_backprop_depth = self.cfg.mean_recurrence, self.cfg.backprop_depth
 
+    def save_model(self, model: torch.nn.Module, folder: Path) -> None:
+        model.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer.save_pretrained(folder)
+
+    def _encode_reach(self, problem: dict[str, Any], rng: random.Random) -> Any:
+        if self.cfg.encoding == "graph":
+            return encode_reach_graph(problem, rng, self.cfg.queries, self.cfg.max_hops)
+        return encode_reach(self.tokenizer, problem, rng, self.cfg.queries, self.cfg.max_hops)
+
+    def begin_epoch(self, epoch: int) -> int:
+        return 0
+
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.data))
         pad = int(self.tokenizer.pad_token_id)
         bs = self.cfg.batch_size
-        if self.cfg.task == "reach":  # statement order and questions drawn afresh each epoch, seeded
+        if self.cfg.task == "reach":  # statement order (or node labels) and questions drawn afresh each epoch, seeded
             rng = random.Random(self.cfg.seed * 1_000_003 + epoch)
-            ex = [encode_reach(self.tokenizer, self.data[int(j)], rng, self.cfg.queries, self.cfg.max_hops)
-                  for j in order]
+            ex = [self._encode_reach(self.data[int(j)], rng) for j in order]
             V = self.hf.config.vocab_size
             return [collate_reach(ex[i:i + bs], pad, V) for i in range(0, len(ex), bs)]
         return [collate_right([self.examples[int(j)] for j in order[i:i + bs]], pad) for i in range(0, len(order), bs)]
 
-    def _lr(self, step: int) -> float:
-        w = self.cfg.warmup_steps
-        return self.cfg.lr * min(1.0, (step + 1) / w) if w > 0 else self.cfg.lr
-
-    def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, int, int]:
-        """One optimizer step; returns (loss, iterations without grad, iterations with grad)."""
-        self.hf.train()
-        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.state.global_step)
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The recurrence drawn from ``(seed, step)``: ``n`` iterations without gradient, ``k`` with."""
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
         n, k = recurrence_draw(self.cfg, gen)
-        batch = {key: v.to(self.device) for key, v in batch.items()}
         if self.cfg.supervise == "iterations":
-            loss = iteration_loss(self.hf, batch, n, k, gen)
+            loss = iteration_loss(model, batch, n, k, gen)
         elif self.cfg.task == "reach":
-            logits = self.hf(batch["input_ids"], num_steps=(n, k), generator=gen).logits
+            logits = model(batch["input_ids"], num_steps=(n, k), generator=gen).logits
             loss = reach_loss(logits, batch["positions"], batch["target"])
         else:
-            loss = self.hf(batch["input_ids"], labels=batch["labels"], num_steps=(n, k), generator=gen).loss
-        for g in self.optimizer.param_groups:
-            g["lr"] = self._lr(self.state.global_step)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.hf.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
-        return float(loss.detach()), n, k
+            loss = model(batch["input_ids"], labels=batch["labels"], num_steps=(n, k), generator=gen).loss
+        return loss, {"n": n, "k": k}
 
-    def train(self) -> TrainState:
-        """Run (or continue); checkpoints every ``save_every`` steps and at the end. Ctrl-C saves first."""
-        def step(batch: dict[str, torch.Tensor]) -> tuple[float, list[int], dict[str, int]]:
-            loss, n, k = self.train_step(batch)
-            return loss, [n, k], {"r": n + k}
-
-        return run_epochs(self, desc=f"recurrent r̄={self.cfg.mean_recurrence}", step=step)
-
-    def _evaluate(self) -> None:
+    def evaluate(self, model: torch.nn.Module, epoch: int) -> dict[str, Any] | None:
+        if not self.eval_data:
+            return None
         from .engine import RecurrentModel
 
-        self.hf.eval()
-        res = evaluate_iterations(RecurrentModel(self.hf, self.tokenizer, name="training"), self.eval_data,
+        res = evaluate_iterations(RecurrentModel(model, self.tokenizer, name="training"), self.eval_data,
                                   iterations=(1, self.cfg.mean_recurrence, 2 * self.cfg.mean_recurrence),
                                   exit="kl", limit=self.eval_limit)
-        rec = {"epoch": self.state.epoch, "step": self.state.global_step,
-               "accuracy": res["accuracy"], "adaptive_accuracy": res["adaptive"]["accuracy"],
-               "mean_iterations": res["adaptive"]["mean_iterations"], "n": res["n"]}
-        self.state.evals.append(rec)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps({"eval": rec}) + "\n")
+        return {"accuracy": res["accuracy"], "adaptive_accuracy": res["adaptive"]["accuracy"],
+                "mean_iterations": res["adaptive"]["mean_iterations"], "n": res["n"]}
 
-    # -- checkpoints ---------------------------------------------------------------------------
-    def save(self) -> Path:
-        """Write ``run_dir/latest`` atomically (see :mod:`explorer.checkpoint`)."""
-        state = {"format": STATE_FORMAT, "config": asdict(self.cfg), **asdict(self.state), "n_train": len(self.data)}
-        last = self.state.losses[-1][1] if self.state.losses else None
-        log = {"checkpoint": self.state.global_step, "epoch": self.state.epoch, "loss": last,
-               "elapsed_s": round(self.state.elapsed_s, 1)}
-        return save_checkpoint(self.run_dir, self.hf, self.tokenizer, blob={"optimizer": self.optimizer.state_dict()},
-                               state=state, log=log)
+    def state_dict(self) -> dict[str, Any]:
+        return {}
 
-    def _load_state(self) -> None:
-        d, blob = read_checkpoint(self.latest, STATE_FORMAT, self.device)
-        check_same_run(self.latest, TrainConfig.from_dict({"task": "answer", **d["config"]}), self.cfg,
-                       ("mean_recurrence", "backprop_depth", "batch_size", "seed", "n_embd", "n_core", "task",
-                        "queries", "max_hops", "supervise", "recurrence"),
-                       d.get("n_train"), len(self.data))
-        self.state = TrainState(**{k: d[k] for k in ("global_step", "epoch", "batch_in_epoch", "losses", "evals",
-                                                      "elapsed_s")})
-        self.optimizer.load_state_dict(blob["optimizer"])
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class Trainer(training.Trainer):
+    """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists.
+    ``base``: a checkpoint folder to start from instead of a new model (a curriculum stage: the
+    weights only; the optimizer and step count start afresh)."""
+
+    def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
+                 base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
+                 eval_limit: int = 50, progress: bool = True) -> None:
+        cfg = cfg or TrainConfig()
+        if not train_data:
+            raise InputError("no training problems; generate some with explorer.tasks.prosqa.generate().")
+        self.recipe = RecurrentRecipe(train_data, cfg, base=base, eval_data=eval_data, eval_limit=eval_limit)
+        self.cfg = cfg
+        super().__init__(self.recipe, run_dir, cfg.loop(), progress=progress)
+
+    @property
+    def hf(self) -> torch.nn.Module:
+        return self.model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.recipe.tokenizer
 
 
 def train(train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None,
-          **kw: Any) -> TrainState:
+          **kw: Any) -> training.TrainState:
     """Train (or resume) a run; see :class:`Trainer`."""
     return Trainer(train_data, run_dir, cfg, **kw).train()
 

@@ -1,8 +1,9 @@
 """ProsQA accuracy of a continuous-thought model: Coconut, Soft Thinking, and the chain-of-thought
 (CoT) and no-CoT baselines, all thinking with :func:`explorer.thoughts.think`.
 
-The prompt and the answer check are the task's (:mod:`explorer.tasks.prosqa.prompts`, Coconut's
-rules). :func:`evaluate` is the Python entry point; :func:`add_eval_arguments` and
+The prompt and the answer check are the task's: Coconut's rules (:mod:`explorer.tasks.prosqa.prompts`)
+for models that read ProsQA's sentences, :mod:`explorer.tasks.prosqa.graph_tokens` for models that
+read graph tokens (told apart by the tokenizer). :func:`evaluate` is the Python entry point; :func:`add_eval_arguments` and
 :func:`run_eval` are this engine's part of ``latent-explorer prosqa eval --engine thoughts --mode
 MODE`` (the command itself, and its older spelling ``--method MODE``, is :mod:`explorer.cli`'s).
 """
@@ -12,6 +13,7 @@ import argparse
 from typing import Any, Callable, Sequence
 
 from ..errors import InputError, ModelNotFoundError
+from ..tasks.prosqa import graph_tokens
 from ..tasks.prosqa.prompts import is_correct, prompt_of
 
 METHODS = ("coconut", "soft", "cot", "no_cot")
@@ -26,7 +28,7 @@ def default_thoughts(model: Any) -> int:
 
 
 def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str = "coconut", *,
-             n_thoughts: int | None = None, max_new_tokens: int = 64, limit: int | None = None,
+             n_thoughts: int | None = None, max_new_tokens: int | None = None, limit: int | None = None,
              progress: bool = False, **options: Any) -> dict[str, Any]:
     """Accuracy on ProsQA problems.
 
@@ -43,6 +45,9 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
     items = list(data)[: limit if limit is not None else None]
     if not items:
         raise InputError("no problems to evaluate; pass a non-empty list (e.g. load(path)).")
+    graph = hasattr(model_or_engine, "tokenizer") and graph_tokens.is_graph_tokenizer(model_or_engine.tokenizer)
+    if max_new_tokens is None:  # a graph-token answer is at most 6 path nodes, [A], the node and <eos>
+        max_new_tokens = 16 if graph else 64
     engine: Callable[[str], Any]
     if callable(model_or_engine) and not hasattr(model_or_engine, "hf"):
         engine = model_or_engine
@@ -68,7 +73,7 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
     outputs: list[str] = []
     tokens: list[int] = []
     for prob in it:
-        out = engine(prompt_of(prob))
+        out = engine(graph_tokens.prompt(prob) if graph else prompt_of(prob))
         if isinstance(out, ThoughtResult):
             text, n_tok = out.text, out.generated_tokens
         else:
@@ -76,7 +81,7 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
             n_tok = len(text.split())
         outputs.append(text)
         tokens.append(n_tok)
-        correct.append(is_correct(text, prob["answer"]))
+        correct.append(graph_tokens.is_correct(text, prob) if graph else is_correct(text, prob["answer"]))
     return {"accuracy": sum(correct) / len(correct), "n": len(correct),
             "mean_generated_tokens": sum(tokens) / len(tokens), "method": method,
             "correct": correct, "outputs": outputs}

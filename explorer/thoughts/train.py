@@ -23,23 +23,25 @@ the task's (:mod:`explorer.tasks.prosqa.tokenizer`); evaluation is :mod:`.evalua
 """
 from __future__ import annotations
 
-import json
+import random
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..checkpoint import (RunTrainer, check_same_run, config_from_dict, read_checkpoint, run_epochs, save_checkpoint,
-                          training_main)
+from .. import training
 from ..errors import InputError
+from ..tasks.prosqa import graph_tokens
+from ..tasks.prosqa.graph_tokens import build_graph_tokenizer
 from ..tasks.prosqa.tokenizer import build_tokenizer
-from .data import build_example, coconut_forward, collate, tokenize_problem
+from ..training import LoopConfig, config_from_dict, load_pretrained, training_main
+from .data import Tokenized, build_example, coconut_forward, collate, tokenize_problem
 from .engine import BOT, EOT, LATENT
 
-STATE_FORMAT = "latent-explorer.coconut-trainer/1"
+STATE_FORMAT = "latent-explorer.coconut-trainer/2"
 
 
 # -- the base model ---------------------------------------------------------------------------------
@@ -75,6 +77,9 @@ def build_base_model(tokenizer: Any, *, n_layer: int = 4, n_embd: int = 256, n_h
 
 
 # -- configuration ------------------------------------------------------------------------------------
+ENCODINGS = ("words", "graph")
+
+
 @dataclass
 class TrainConfig:
     """The curriculum and optimisation settings (defaults: Coconut's ProsQA run, on a small GPT-2)."""
@@ -99,6 +104,12 @@ class TrainConfig:
     n_positions: int = 512
     device: str = "auto"
     threads: int | None = None          # torch CPU threads (None: leave as is)
+    encoding: str = "words"             # "words" (ProsQA's sentences) or "graph" (graph tokens, relabelled per epoch)
+    warmup_steps: int = 0
+    schedule: str = "constant"          # "constant" or "cosine" (see explorer.training.LoopConfig)
+    precision: str = "fp32"             # "bf16": autocast on CUDA
+    save_minutes: float | None = None   # also checkpoint every this many minutes
+    max_minutes: float | None = None    # stop (resumably) after this many minutes of training
 
     def check(self) -> None:
         if self.method not in ("coconut", "cot", "no_cot"):
@@ -107,8 +118,20 @@ class TrainConfig:
             raise InputError("c_thought and epochs_per_stage must be >= 1 and max_latent_stage >= 0.")
         if not 0.0 <= self.uniform_prob <= 1.0:
             raise InputError(f"uniform_prob must be in [0, 1], got {self.uniform_prob}.")
-        if self.batch_size < 1 or self.save_every < 1:
-            raise InputError("batch_size and save_every must be >= 1.")
+        if self.encoding not in ENCODINGS:
+            raise InputError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}.")
+        if self.n_layer < 1 or self.n_head < 1 or self.n_embd % self.n_head:
+            raise InputError(f"n_layer and n_head must be >= 1 and n_embd ({self.n_embd}) a multiple of n_head "
+                             f"({self.n_head}).")
+        self.loop().check()
+
+    def loop(self) -> LoopConfig:
+        """The settings of the shared training loop."""
+        return LoopConfig(num_epochs=self.num_epochs, batch_size=self.batch_size, max_steps=self.max_steps,
+                          lr=self.lr, weight_decay=self.weight_decay, warmup_steps=self.warmup_steps,
+                          schedule=self.schedule, grad_clip=self.grad_clip, save_every=self.save_every,
+                          save_minutes=self.save_minutes, max_minutes=self.max_minutes, seed=self.seed,
+                          device=self.device, threads=self.threads, precision=self.precision)
 
     def stage(self, epoch: int) -> int:
         return epoch // self.epochs_per_stage if self.method == "coconut" else 0
@@ -123,57 +146,77 @@ class TrainConfig:
         return config_from_dict(cls, d)
 
 
-# -- the trainer --------------------------------------------------------------------------------------
-@dataclass
-class TrainState:
-    global_step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0            # batches of this epoch already done
-    stage: int = 0
-    losses: list[list[float]] = field(default_factory=list)   # [step, loss]
-    evals: list[dict[str, Any]] = field(default_factory=list)
-    elapsed_s: float = 0.0
+# -- the recipe ---------------------------------------------------------------------------------------
+class CoconutRecipe:
+    """The Coconut curriculum (and its CoT / no-CoT baselines) as a recipe of the one trainer."""
 
+    format = STATE_FORMAT
+    resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "uniform_prob", "encoding")
 
-class Trainer(RunTrainer):
-    """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists.
+    def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, *, base: str | Path | None = None,
+                 eval_data: Sequence[dict[str, Any]] | None = None, eval_limit: int = 100) -> None:
+        cfg.check()
+        self.cfg, self.data, self.base = cfg, list(data), base
+        self.eval_data, self.eval_limit = eval_data, eval_limit
+        self.name, self.stage = cfg.method, 0
+        self.ids: dict[str, int] = {}
 
-    ``base``: a checkpoint folder to start from (default: a new GPT-2 from :func:`build_base_model`
-    with the :func:`build_tokenizer` vocabulary)."""
+    def settings(self) -> dict[str, Any]:
+        return asdict(self.cfg)
 
-    def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
-                 base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
-                 eval_limit: int = 100, progress: bool = True) -> None:
-        def build() -> tuple[Any, Any]:
-            tok = build_tokenizer()
+    def n_examples(self) -> int:
+        return len(self.data)
+
+    def build(self, resume: Path | None) -> torch.nn.Module:
+        src = resume if resume is not None else self.base
+        if src is not None:
+            self.hf, self.tokenizer = load_pretrained(src)
+        else:
             c = self.cfg
-            return build_base_model(tok, n_layer=c.n_layer, n_embd=c.n_embd, n_head=c.n_head,
-                                    n_positions=c.n_positions, seed=c.seed), tok
-
-        resume = self._open(train_data, run_dir, cfg or TrainConfig(), base=base, eval_data=eval_data,
-                            eval_limit=eval_limit, progress=progress, build=build)
+            self.tokenizer = build_graph_tokenizer() if c.encoding == "graph" else build_tokenizer()
+            self.hf = build_base_model(self.tokenizer, n_layer=c.n_layer, n_embd=c.n_embd, n_head=c.n_head,
+                                       n_positions=c.n_positions, seed=c.seed)
         self.ids = add_thought_tokens(self.hf, self.tokenizer) if self.cfg.method == "coconut" else {}
-        self.hf.to(self.device)
-        self.tok = [tokenize_problem(self.tokenizer, p) for p in self.data]
-        self.state = TrainState()
-        self.optimizer = self._new_optimizer()
-        if resume:
-            self._load_state()
+        if self.cfg.encoding == "words":
+            self.tok = [tokenize_problem(self.tokenizer, p) for p in self.data]
+        else:
+            for p in self.data:   # a typed error now, not mid-run, for a problem graph tokens cannot hold
+                graph_tokens.encode(p)
+        return self.hf
 
-    # -- pieces --------------------------------------------------------------------------------
-    def _new_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.hf.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+    def save_model(self, model: torch.nn.Module, folder: Path) -> None:
+        self._stamp()
+        model.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer.save_pretrained(folder)
+
+    def _stamp(self) -> None:
+        """Record in the model config what a reader needs to think with it."""
+        self.hf.config.coconut = {"method": self.cfg.method, "c_thought": self.cfg.c_thought,
+                                  "max_latent_stage": self.cfg.max_latent_stage, "stage": self.stage,
+                                  "n_thoughts": self.cfg.n_thoughts(self.stage), "encoding": self.cfg.encoding}
+
+    def begin_epoch(self, epoch: int) -> int:
+        self.stage = self.cfg.stage(epoch)
+        return self.stage
+
+    def _tokenized(self, j: int, rng: random.Random) -> Tokenized:
+        if self.cfg.encoding == "words":
+            return self.tok[j]
+        p = self.data[j]   # graph tokens: a fresh relabelling of the problem's nodes every epoch
+        g = graph_tokens.encode(p, graph_tokens.relabelling(len(p["idx_to_symbol"]), rng))
+        return Tokenized(g.question, g.steps, g.answer)
 
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         """The batches of one epoch (a seeded shuffle; per-example stage draws for uniform_prob)."""
         rng = np.random.default_rng([self.cfg.seed, epoch])
+        relabel = random.Random(self.cfg.seed * 1_000_003 + epoch)
         order = rng.permutation(len(self.data))
         stage = self.cfg.stage(epoch)
         out = []
         for i in range(0, len(order), self.cfg.batch_size):
             exs = []
             for j in order[i:i + self.cfg.batch_size]:
-                t = self.tok[int(j)]
+                t = self._tokenized(int(j), relabel)
                 s = stage
                 if self.cfg.method == "coconut" and self.cfg.uniform_prob and rng.random() < self.cfg.uniform_prob:
                     s = int(rng.integers(0, len(t.steps) + 1))
@@ -181,83 +224,55 @@ class Trainer(RunTrainer):
             out.append(collate(exs, int(self.tokenizer.pad_token_id), self.ids.get(LATENT)))
         return out
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> float:
-        self.hf.train()
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        loss, _ = coconut_forward(self.hf, batch, self.ids.get(LATENT))
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.hf.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
-        return float(loss.detach())
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        return coconut_forward(model, batch, self.ids.get(LATENT))[0], {}
 
-    # -- the loop ------------------------------------------------------------------------------
-    def train(self) -> TrainState:
-        """Run (or continue) the curriculum; checkpoints every ``save_every`` steps and at the end.
-        Ctrl-C saves a checkpoint before stopping."""
-        def begin_epoch(epoch: int, bar: Any) -> None:
-            stage = self.cfg.stage(epoch)
-            if stage != self.state.stage:      # a new stage: a new optimizer (Coconut's reset_optimizer)
-                self.state.stage = stage
-                self.optimizer = self._new_optimizer()
-            bar.set_description(f"{self.cfg.method} stage {stage}")
-
-        return run_epochs(self, desc=f"{self.cfg.method} stage {self.state.stage}",
-                          step=lambda batch: (self.train_step(batch), [], {}), begin_epoch=begin_epoch)
-
-    def _evaluate(self) -> None:
+    def evaluate(self, model: torch.nn.Module, epoch: int) -> dict[str, Any] | None:
+        if not self.eval_data:
+            return None
         from ..model import Model
         from .evaluate import evaluate
 
         self._stamp()
-        self.hf.eval()
-        method = "coconut" if self.cfg.method == "coconut" else ("no_cot" if self.cfg.method == "no_cot" else "cot")
-        res = evaluate(Model(self.hf, self.tokenizer, name="training"), self.eval_data, method,
-                       n_thoughts=self.cfg.n_thoughts(self.state.stage), limit=self.eval_limit)
-        self.state.evals.append({"epoch": self.state.epoch, "step": self.state.global_step, "stage": self.state.stage,
-                                 "accuracy": res["accuracy"], "n": res["n"],
-                                 "mean_generated_tokens": res["mean_generated_tokens"]})
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps({"eval": self.state.evals[-1]}) + "\n")
+        mode = "coconut" if self.cfg.method == "coconut" else ("no_cot" if self.cfg.method == "no_cot" else "cot")
+        res = evaluate(Model(model, self.tokenizer, name="training"), self.eval_data, mode,
+                       n_thoughts=self.cfg.n_thoughts(self.stage), limit=self.eval_limit)
+        return {k: res[k] for k in ("accuracy", "n", "mean_generated_tokens")}
 
-    # -- checkpoints ---------------------------------------------------------------------------
-    def _stamp(self) -> None:
-        """Record in the model config what a reader needs to think with it."""
-        self.hf.config.coconut = {"method": self.cfg.method, "c_thought": self.cfg.c_thought,
-                                  "max_latent_stage": self.cfg.max_latent_stage, "stage": self.state.stage,
-                                  "n_thoughts": self.cfg.n_thoughts(self.state.stage)}
+    def state_dict(self) -> dict[str, Any]:
+        return {"thought_ids": self.ids}
 
-    def save(self) -> Path:
-        """Write ``run_dir/latest`` atomically (see :mod:`explorer.checkpoint`)."""
-        self._stamp()
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        state = {"format": STATE_FORMAT, "config": asdict(self.cfg), **asdict(self.state), "n_train": len(self.data),
-                 "thought_ids": self.ids}
-        last = self.state.losses[-1][1] if self.state.losses else None
-        log = {"checkpoint": self.state.global_step, "epoch": self.state.epoch, "stage": self.state.stage,
-               "loss": last, "elapsed_s": round(self.state.elapsed_s, 1)}
-        return save_checkpoint(self.run_dir, self.hf, self.tokenizer, blob={"optimizer": self.optimizer.state_dict(),
-                                                                            "rng": rng}, state=state, log=log)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass  # the stage follows from the epoch; the thought ids from the tokenizer
 
-    def _load_state(self) -> None:
-        d, blob = read_checkpoint(self.latest, STATE_FORMAT, self.device)
-        check_same_run(self.latest, TrainConfig.from_dict(d["config"]), self.cfg,
-                       ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "batch_size", "seed",
-                        "uniform_prob"), d.get("n_train"), len(self.data))
-        self.state = TrainState(**{k: d[k] for k in ("global_step", "epoch", "batch_in_epoch", "stage", "losses",
-                                                      "evals", "elapsed_s")})
-        self.optimizer.load_state_dict(blob["optimizer"])
-        torch.set_rng_state(blob["rng"]["torch"].cpu())
-        if "cuda" in blob["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([t.cpu() for t in blob["rng"]["cuda"]])
+
+class Trainer(training.Trainer):
+    """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists.
+
+    ``base``: a checkpoint folder to start from (default: a new GPT-2 from :func:`build_base_model`
+    with the task's tokenizer: ProsQA words, or graph tokens with ``encoding="graph"``)."""
+
+    def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
+                 base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
+                 eval_limit: int = 100, progress: bool = True) -> None:
+        cfg = cfg or TrainConfig()
+        if not train_data:
+            raise InputError("no training problems; generate some with explorer.tasks.prosqa.generate().")
+        self.recipe = CoconutRecipe(train_data, cfg, base=base, eval_data=eval_data, eval_limit=eval_limit)
+        self.cfg = cfg
+        super().__init__(self.recipe, run_dir, cfg.loop(), progress=progress)
+
+    @property
+    def hf(self) -> torch.nn.Module:
+        return self.model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.recipe.tokenizer
 
 
 def train(train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None,
-          **kw: Any) -> TrainState:
+          **kw: Any) -> training.TrainState:
     """Train (or resume) a run; see :class:`Trainer`."""
     return Trainer(train_data, run_dir, cfg, **kw).train()
 
@@ -267,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     return training_main(argv, prog="latent-explorer train coconut", description="Train continuous thoughts on ProsQA.",
                          config_cls=TrainConfig, train=train, eval_limit=100,
                          done=lambda st: f"done: {st.global_step} steps, epoch {st.epoch}, stage {st.stage}")
+
 
 if __name__ == "__main__":
     sys.exit(main())

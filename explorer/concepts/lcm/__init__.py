@@ -17,30 +17,14 @@ statement's concept back, and stops when a statement reaches one of the question
 Trained only on the generator's problems (:mod:`explorer.tasks.prosqa.generate`); the real
 validation set is for evaluation only. The model, its normaliser, reading problems and loading
 are :mod:`.model` (and importable from here), the trainer :mod:`.train`, the evaluation
-:mod:`.evaluate`. Reproduce the shipped weights::
+:mod:`.evaluate`; ``python -m explorer.concepts.lcm`` is :mod:`.__main__`. Reproduce the shipped weights::
 
     python -m explorer.concepts.lcm train            # explorer/concepts/weights/prosqa-lcm.*
     python -m explorer.concepts.lcm eval --data /path/to/prosqa_valid.json --json
 """
 from __future__ import annotations
 
-import sys
-
 from .model import DEFAULT_PATH, FORMAT, BaseLCM, LCMConfig, RobustNormalizer, load_lcm, parse_problem
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m explorer.concepts.lcm train [...]`` (:func:`explorer.concepts.lcm.train.main`) or
-    ``... eval [--data FILE] [--json] [--limit N]``, which is ``latent-explorer prosqa eval --engine lcm``
-    (:func:`explorer.cli.prosqa_eval`)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["eval"]:
-        from ...cli import prosqa_eval
-
-        return prosqa_eval(["--engine", "lcm", *argv[1:]], prog="python -m explorer.concepts.lcm eval")
-    from .train import main as train_main
-
-    return train_main(argv)
-
-
-__all__ = ["DEFAULT_PATH", "FORMAT", "BaseLCM", "LCMConfig", "RobustNormalizer", "load_lcm", "parse_problem", "main"]
+__all__ = ["DEFAULT_PATH", "FORMAT", "BaseLCM", "LCMConfig", "RobustNormalizer", "load_lcm", "parse_problem"]

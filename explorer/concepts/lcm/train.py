@@ -1,20 +1,26 @@
-"""Training the ProsQA Base-LCM (:mod:`.model`) on generated problems, and ``python -m
-explorer.concepts.lcm train``.
+"""Training the ProsQA Base-LCM (:mod:`.model`) on generated problems: :class:`LCMRecipe` (the
+recipe of the one trainer, :mod:`explorer.training`), :func:`train` and ``python -m
+explorer.concepts.lcm train`` (:func:`main`).
 
 :func:`train` encodes every sentence of ``n_problems`` generated problems once with MiniLM (cached
-in ``run_dir``), fits the robust normaliser on them, and regresses each next step's normalised
-concept (MSE) with a one-cycle schedule; it saves ``run_dir/checkpoint.pt`` every ``save_every``
-epochs (read back with ``weights_only=True``), resumes from it, and writes the weights to ``out``
-(the shipped ``explorer/concepts/weights/prosqa-lcm.*`` by default). The real validation set is
-never trained on; evaluation is :mod:`.evaluate`.
+as ``run_dir/concepts-N-SEED.npz``, read back with ``allow_pickle=False``), fits the robust
+normaliser on them, and regresses each next step's normalised concept (MSE) with AdamW and a
+one-cycle schedule, on the CPU. The loop checkpoints into ``run_dir/latest`` every ``save_every``
+epochs (the model as ``model.safetensors`` + ``model.json``, the optimizer, schedule and RNG
+states in ``optimizer.pt``, read with ``weights_only=True``), on Ctrl-C and when the
+``max_minutes`` budget (training time, summed over resumed runs) is spent, and resumes from it
+exactly; a resume with other settings or data is an :class:`~explorer.errors.InputError`. The
+old ``run_dir/checkpoint.pt`` of earlier versions is not read at all. At the end the weights go
+to ``out`` (the shipped ``explorer/concepts/weights/prosqa-lcm.*`` by default). The real
+validation set is never trained on; evaluation is :mod:`.evaluate`.
 """
 from __future__ import annotations
 
 import argparse
-import math
+import hashlib
+import json
 import random
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,9 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...errors import SaveFileError
 from ...io import atomic_path
-from .model import DEFAULT_PATH, BaseLCM, LCMConfig, RobustNormalizer, _sequence, parse_problem
+from ...training import LoopConfig, Trainer
+from .model import DEFAULT_PATH, BaseLCM, LCMConfig, RobustNormalizer, _sequence, load_lcm, parse_problem
+
+STATE_FORMAT = "latent-explorer.lcm-trainer/1"
 
 
 @dataclass
@@ -74,84 +82,124 @@ def _batch(parsed: Sequence[dict[str, Any]], table: dict[str, np.ndarray], norm:
     return x, types, sidx, pad, y, tmask
 
 
-def train(out: str | Path = DEFAULT_PATH, run_dir: str | Path = "runs/lcm", cfg: LCMTrainConfig | None = None,
-          *, progress: bool = True) -> dict[str, Any]:
-    """Train on ``cfg.n_problems`` generated problems (seeded), resuming from ``run_dir``; save to ``out``."""
-    from tqdm.auto import tqdm
+class LCMRecipe:
+    """The Base-LCM's next-concept regression as a recipe of the one trainer (:mod:`explorer.training`).
 
-    from ...tasks.prosqa.generate import generate
+    The problems, their MiniLM concepts and the normaliser are ready once constructed; a batch is
+    a list of problem indices (its tensors are built in :meth:`loss`)."""
+
+    name = "base-lcm"
+    format = STATE_FORMAT
+    resume_keys = ("seed", "n_problems", "epochs", "batch_size", "lr", "data_sha")
+
+    def __init__(self, cfg: LCMTrainConfig, run_dir: str | Path, *, progress: bool = True) -> None:
+        from ...tasks.prosqa.generate import generate
+
+        self.cfg, self.progress = cfg, progress
+        problems = generate(cfg.n_problems, seed=1000 + cfg.seed)
+        self.parsed = [parse_problem(p) for p in problems]
+        self.table = _concepts(self.parsed, Path(run_dir) / f"concepts-{cfg.n_problems}-{cfg.seed}.npz", progress)
+        self.dim = int(next(iter(self.table.values())).shape[0])
+        self.norm = RobustNormalizer.fit(np.stack(list(self.table.values())))
+        self.data_sha = hashlib.sha256(json.dumps(self.parsed, sort_keys=True).encode()).hexdigest()[:16]
+        self._sum, self._n = 0.0, 0          # this epoch's training MSE so far (checkpointed)
+
+    def settings(self) -> dict[str, Any]:
+        return {**asdict(self.cfg), "data_sha": self.data_sha}
+
+    def n_examples(self) -> int:
+        return len(self.parsed)
+
+    def build(self, resume: Path | None) -> nn.Module:
+        if resume is not None:
+            return load_lcm(resume / "model.safetensors")
+        return BaseLCM(LCMConfig(dim=self.dim), self.norm)
+
+    def save_model(self, model: nn.Module, folder: Path) -> None:
+        model.save(folder / "model.safetensors", extra={"train": asdict(self.cfg)})  # float32: resumes exactly
+
+    def begin_epoch(self, epoch: int) -> int:
+        return 0
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        order = list(range(len(self.parsed)))
+        random.Random(self.cfg.seed * 7919 + epoch).shuffle(order)
+        bs = self.cfg.batch_size
+        return [order[s:s + bs] for s in range(0, len(order), bs)]
+
+    def loss(self, model: nn.Module, batch: list[int], step: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        dev = next(model.parameters()).device
+        x, types, sidx, pad, y, tmask = (t.to(dev) for t in _batch(self.parsed, self.table, self.norm, batch))
+        loss = nn.functional.mse_loss(model(x, types, sidx, pad)[tmask], y[tmask])
+        self._sum += float(loss.detach())
+        self._n += 1
+        return loss, {}
+
+    def evaluate(self, model: nn.Module, epoch: int) -> dict[str, Any] | None:
+        """The epoch's mean training MSE (logged; printed when ``progress``)."""
+        mse = self._sum / max(self._n, 1)
+        self._sum, self._n = 0.0, 0
+        if self.progress:
+            print(f"epoch {epoch}: mse {mse:.4f}", file=sys.stderr, flush=True)
+        return {"train_mse": mse}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mse_sum": self._sum, "mse_n": self._n}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._sum, self._n = float(state.get("mse_sum", 0.0)), int(state.get("mse_n", 0))
+
+
+def _concepts(parsed: Sequence[dict[str, Any]], cache: Path, progress: bool) -> dict[str, np.ndarray]:
+    """Text → MiniLM vector for every sentence of ``parsed``, from ``cache`` (an ``.npz`` of
+    strings and floats, no pickles) when it holds them all, else encoded and cached."""
     from ..encoders import load_encoder
 
-    cfg = cfg or LCMTrainConfig()
-    torch.manual_seed(cfg.seed)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    enc = load_encoder("minilm")
-    problems = generate(cfg.n_problems, seed=1000 + cfg.seed)
-    cache = run_dir / f"concepts-{cfg.n_problems}-{cfg.seed}.npz"
+    texts = sorted({t for p in parsed for t in (*p["statements"], p["question"], *p["steps"])})
     if cache.is_file():
-        z = np.load(cache, allow_pickle=False)
-        table = dict(zip(z["texts"].tolist(), z["vecs"]))
-        parsed = [parse_problem(p) for p in problems]
-    else:
-        parsed, table = _prepare(problems, enc, progress)
-        with atomic_path(cache) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, texts=np.array(list(table)), vecs=np.stack(list(table.values())))
-    norm = RobustNormalizer.fit(np.stack(list(table.values())))
-    model = BaseLCM(LCMConfig(dim=enc.dim), norm)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    items = list(range(len(parsed)))
-    spe = math.ceil(len(items) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * spe, pct_start=0.05)
-    ck = run_dir / "checkpoint.pt"
-    start = 0
-    if ck.is_file():
-        st = torch.load(ck, weights_only=True)
-        same = lambda d: {k: v for k, v in d.items() if k != "max_minutes"}  # noqa: E731
-        if same(st.get("config", {})) != same(asdict(cfg)):
-            raise SaveFileError(f"{ck} was written with other settings; delete {run_dir} to start over.")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        sched.load_state_dict(st["sched"])
-        start = st["epoch"]
-    t0 = time.time()
-    epoch = start
-    bar = tqdm(range(start, cfg.epochs), desc="base-lcm", unit="epoch", disable=not progress)
-    for epoch in bar:
-        model.train()
-        order = list(items)
-        random.Random(cfg.seed * 7919 + epoch).shuffle(order)
-        tot = 0.0
-        for s in range(0, len(order), cfg.batch_size):
-            x, types, sidx, pad, y, tmask = _batch(parsed, table, norm, order[s:s + cfg.batch_size])
-            loss = nn.functional.mse_loss(model(x, types, sidx, pad)[tmask], y[tmask])
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            tot += loss.item()
-        bar.set_postfix(mse=f"{tot / spe:.4f}")
-        print(f"epoch {epoch + 1}: mse {tot / spe:.4f} ({(time.time() - t0) / 60:.1f} min)", file=sys.stderr, flush=True)
-        if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
-            with atomic_path(ck) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "sched": sched.state_dict(),
-                            "epoch": epoch + 1, "config": asdict(cfg)}, tmp)
-            model.save(out, extra={"train": asdict(cfg), "epochs_done": epoch + 1})
-        if (time.time() - t0) / 60 > cfg.max_minutes:
-            print(f"stopping after {epoch + 1} epochs: the {cfg.max_minutes} min budget is spent", file=sys.stderr)
-            break
-    model.eval()
-    path = model.save(out, extra={"train": asdict(cfg), "epochs_done": epoch + 1})
-    return {"path": str(path), "epochs_done": epoch + 1, "minutes": round((time.time() - t0) / 60, 2),
+        with np.load(cache, allow_pickle=False) as z:
+            table = dict(zip(z["texts"].tolist(), z["vecs"]))
+        if all(t in table for t in texts):
+            return table
+    vecs = load_encoder("minilm").encode(texts, batch_size=64, progress=progress)
+    with atomic_path(cache) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, texts=np.array(texts), vecs=np.asarray(vecs))
+    return dict(zip(texts, vecs))
+
+
+def loop_config(cfg: LCMTrainConfig, n_examples: int) -> LoopConfig:
+    """The loop's settings for ``cfg``: AdamW (weight decay 0.01), clip 1.0, one-cycle (5 % warm-up),
+    on the CPU; ``save_every`` epochs as optimizer steps."""
+    spe = -(-n_examples // cfg.batch_size)
+    return LoopConfig(num_epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.01,
+                      schedule="onecycle", onecycle_pct=0.05, grad_clip=1.0, save_every=max(1, cfg.save_every * spe),
+                      max_minutes=cfg.max_minutes, seed=cfg.seed, device="cpu")
+
+
+def train(out: str | Path = DEFAULT_PATH, run_dir: str | Path = "runs/lcm", cfg: LCMTrainConfig | None = None,
+          *, progress: bool = True) -> dict[str, Any]:
+    """Train on ``cfg.n_problems`` generated problems (seeded), resuming from ``run_dir/latest``;
+    save to ``out``. Returns ``path``, ``epochs_done``, ``minutes`` (training time, over every
+    resumed run) and ``bytes``."""
+    cfg = cfg or LCMTrainConfig()
+    run_dir = Path(run_dir)
+    if (run_dir / "checkpoint.pt").is_file() and not (run_dir / "latest").exists():
+        print(f"note: {run_dir / 'checkpoint.pt'} is an old-format checkpoint and is not read; starting afresh "
+              f"in {run_dir / 'latest'}", file=sys.stderr)
+    recipe = LCMRecipe(cfg, run_dir, progress=progress)
+    trainer = Trainer(recipe, run_dir, loop_config(cfg, recipe.n_examples()), progress=progress)
+    st = trainer.train()
+    model = trainer.model.eval()
+    path = model.save(out, extra={"train": asdict(cfg), "epochs_done": st.epoch})
+    return {"path": str(path), "epochs_done": st.epoch, "minutes": round(st.elapsed_s / 60, 2),
             "bytes": path.stat().st_size}
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m explorer.concepts.lcm train [--epochs N] [--n-problems N] [--max-minutes M] [--seed S]
-    [--run-dir DIR] [--model OUT.safetensors]`` (``eval`` is :func:`explorer.concepts.lcm.main`'s)."""
-    from ...cli import report
+    [--run-dir DIR] [--model OUT.safetensors]`` (``eval`` is :mod:`explorer.concepts.lcm.__main__`'s)."""
+    from ...commands import report
 
     ap = argparse.ArgumentParser(prog="python -m explorer.concepts.lcm", description="ProsQA Base-LCM: train or evaluate.")
     ap.add_argument("action", choices=["train", "eval"],

@@ -1,0 +1,70 @@
+"""What a method supplies to the one trainer: the :class:`Recipe` protocol.
+
+A recipe knows its model and its data; the loop (:mod:`explorer.training.loop`) knows nothing of
+either. Every method (``thoughts``, ``recurrent``, ``concepts``, graph tokens) implements one.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import torch
+
+from ..errors import InputError
+
+
+@runtime_checkable
+class Recipe(Protocol):
+    """The per-method pieces of a training run.
+
+    ``name`` labels the progress bar; ``format`` tags the checkpoint (a resume refuses another
+    format); ``resume_keys`` are the settings of :meth:`settings` that must match to resume."""
+
+    name: str
+    format: str
+    resume_keys: Sequence[str]
+
+    def settings(self) -> dict[str, Any]:
+        """The method's settings as JSON (saved with every checkpoint)."""
+
+    def n_examples(self) -> int:
+        """How many training examples an epoch walks through (for the step count of a run)."""
+
+    def build(self, resume: Path | None) -> torch.nn.Module:
+        """The model: its weights from the checkpoint folder ``resume`` when resuming, else new
+        (or from a base checkpoint the recipe was given)."""
+
+    def save_model(self, model: torch.nn.Module, folder: Path) -> None:
+        """Write the model's files (safetensors and whatever a loader needs) into ``folder``."""
+
+    def epoch_batches(self, epoch: int) -> Sequence[Any]:
+        """The batches of one epoch, drawn from ``(seed, epoch)`` only, so a resumed run sees the
+        same batches as an uninterrupted one."""
+
+    def loss(self, model: torch.nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The loss of one batch at global step ``step`` and extra values to log (numbers)."""
+
+    def begin_epoch(self, epoch: int) -> bool:
+        """Called before each epoch; return True to start a fresh optimizer (a curriculum stage)."""
+
+    def evaluate(self, model: torch.nn.Module, epoch: int) -> dict[str, Any] | None:
+        """Measure the model after an epoch (``None``: nothing to measure)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Extra JSON-able state to checkpoint (e.g. the curriculum stage)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+def check_same_run(where: Path, saved: dict[str, Any], now: dict[str, Any], keys: Sequence[str]) -> None:
+    """Refuse to resume with other settings than the run was started with (``keys`` of the saved
+    and the current settings, including ``n_train``, the number of training examples)."""
+    diff = [k for k in keys if saved.get(k) != now.get(k)]
+    if diff:
+        what = ", ".join(f"{k}={saved.get(k)!r}" for k in diff)
+        if diff == ["n_train"]:
+            raise InputError(f"{where} was trained on {saved.get('n_train')} problems, not {now.get('n_train')}; "
+                             "resume with the same data, or use another run_dir.")
+        raise InputError(f"{where} was trained with other settings ({what}); resume with the same settings, "
+                         "or use another run_dir.")

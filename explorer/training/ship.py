@@ -1,0 +1,82 @@
+"""Shipping a trained checkpoint inside the package as a registered model (with its provenance)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..errors import SaveFileError
+from ..io import atomic_dir
+from ..paths import SHIPPED_DIR
+
+SHIP_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+
+
+def ship_checkpoint(src: str | Path, name: str, *, description: str, provenance: dict[str, Any],
+                    dest_root: str | Path | None = None) -> Path:
+    """Copy the model files of checkpoint folder ``src`` (no optimizer state) into
+    ``explorer/models/shipped/<name>`` with a ``provenance.json`` (``description``, the command
+    that reproduces it, its cost and measured results), swapped in atomically. At import the
+    registry registers every such folder under its name (``explorer.load_model(name)``)."""
+    src = Path(src)
+    if not (src / "config.json").is_file() or not (src / "model.safetensors").is_file():
+        raise SaveFileError(f"{src} is not a checkpoint folder (config.json and model.safetensors); "
+                            "pass RUN_DIR/latest of a training run.")
+    dest = (Path(dest_root) if dest_root is not None else SHIPPED_DIR) / name
+    with atomic_dir(dest) as tmp:
+        for f in SHIP_FILES:
+            if (src / f).is_file():
+                shutil.copyfile(src / f, tmp / f)
+        (tmp / "provenance.json").write_text(json.dumps({"name": name, "description": description, **provenance},
+                                                        indent=1) + "\n", encoding="utf-8")
+    return dest
+
+
+def run_cost(run_dir: str | Path, device: str) -> dict[str, Any]:
+    """What a run cost: training minutes (from its checkpoint) and the device, for provenance."""
+    state_file = Path(run_dir) / "latest" / "trainer_state.json"
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        minutes = float(state["elapsed_s"]) / 60
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SaveFileError(f"{state_file} is missing or unreadable ({e}); train the run first.") from e
+    return {"device": device, "train_minutes": round(minutes, 1), "steps": state.get("global_step")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``latent-explorer train ship RUN_DIR NAME --description D --command C [--results FILE ...]``:
+    ship ``RUN_DIR/latest`` as NAME with its cost and measured results."""
+    import argparse
+    import sys
+
+    from ..errors import ExplorerError
+
+    ap = argparse.ArgumentParser(prog="latent-explorer train ship", description=main.__doc__)
+    ap.add_argument("run_dir")
+    ap.add_argument("name")
+    ap.add_argument("--description", required=True)
+    ap.add_argument("--command", required=True, help="the one command that reproduces the model")
+    ap.add_argument("--device", default="cpu", help="where it was trained (for the cost)")
+    ap.add_argument("--results", nargs="*", default=[], help="JSON files of measured results (key: file stem)")
+    ap.add_argument("--dest", default=None, help="ship into this folder instead of explorer/models/shipped")
+    ap.add_argument("--copy-to", default=None, help="also copy the shipped folder here")
+    args = ap.parse_args(argv)
+    try:
+        results = {}
+        for f in args.results:
+            try:
+                results[Path(f).stem] = json.loads(Path(f).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise SaveFileError(f"{f} is not a readable JSON file of results ({e}); run the evaluation first.") from e
+        dest = ship_checkpoint(Path(args.run_dir) / "latest", args.name, description=args.description,
+                               provenance={"command": args.command, "cost": run_cost(args.run_dir, args.device),
+                                           "results": results}, dest_root=args.dest)
+        if args.copy_to:
+            with atomic_dir(Path(args.copy_to) / args.name) as tmp:
+                shutil.copytree(dest, tmp, dirs_exist_ok=True)
+    except ExplorerError as e:
+        print(f"ship: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    print(dest)
+    return 0

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# ProsQA as graph tokens: trains, evaluates and ships the four latent reasoners of one size
+# (docs/thoughts.md, "Graph tokens"): Coconut, CoT, no-CoT (`latent-explorer train coconut
+# --encoding graph`) and recurrent depth (`latent-explorer train recurrent --encoding graph`).
+#
+#   bash recipes/prosqa-graph.sh                 train every model in MODELS (GPU when CUDA is present)
+#   SHIP=1 bash recipes/prosqa-graph.sh          then evaluate each on the real validation set and ship it
+#                                                as prosqa-<model> (explorer/models/shipped/, or SHIP_TO=DIR)
+#
+# One command, two modes (MODE=auto picks by torch.cuda.is_available()):
+#   MODE=gpu  every model at once on one GPU (one process each), bf16, batches of 256: sized to finish
+#             in under 9 minutes on one H200. OUT=DIR also copies the shipped folders there ($OUT on the
+#             device machine), so the weights come back in one folder.
+#   MODE=cpu  the same recipe in CPU-sized batches; each run checkpoints every 5 minutes under
+#             RUNS/<model>/latest, and re-running the same command resumes where it stopped (run it
+#             under nohup; THREADS threads per model, the models in MODELS run side by side).
+# SIZE=tiny is the rehearsal (a tiny model, a few problems, a few steps): a test runs the exact GPU
+# and CPU commands at that size on every CI run, so a GPU run cannot fail on a typo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# the whole script is one function, read before it runs: editing the file cannot disturb a run in progress
+main() {
+BIN=${BIN:-.venv/bin}
+MODELS=${MODELS:-"coconut cot nocot recurrent"}
+RUNS=${RUNS:-runs/prosqa-graph}
+SIZE=${SIZE:-full}
+THREADS=${THREADS:-1}
+MODE=${MODE:-auto}
+if [ "$MODE" = auto ]; then
+  MODE=$("$BIN/python" -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")')
+fi
+export HF_HUB_OFFLINE=1
+
+# -- sizes ------------------------------------------------------------------------------------------
+# N training problems (generated, seed 7), D width, L layers, H heads, E epochs per Coconut stage,
+# EPOCHS in all (the same for every model), B batch, LR peak learning rate (warm-up, then cosine).
+case "$SIZE/$MODE" in
+  full/gpu) N=${N:-16000}; D=${D:-256}; L=${L:-2}; H=${H:-8}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-256}; LR=${LR:-1e-3} ;;
+  full/cpu) N=${N:-16000}; D=${D:-128}; L=${L:-2}; H=${H:-4}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-64}; LR=${LR:-1e-3} ;;
+  tiny/*)   N=${N:-24}; D=${D:-16}; L=${L:-1}; H=${H:-2}; E=${E:-1}; EPOCHS=${EPOCHS:-2}; B=${B:-8}; LR=${LR:-1e-3} ;;
+  *) echo "SIZE must be full or tiny and MODE gpu, cpu or auto (got SIZE=$SIZE MODE=$MODE)" >&2; exit 2 ;;
+esac
+if [ "$MODE" = gpu ]; then
+  RUN=(--device "${DEVICE:-cuda}" --precision bf16 --threads 2)   # DEVICE=cpu: the rehearsal of this exact command
+else
+  RUN=(--device cpu --threads "$THREADS")
+  export OMP_NUM_THREADS=$THREADS
+fi
+mkdir -p "$RUNS"
+[ -f "$RUNS/train.json" ] || "$BIN/latent-explorer" prosqa generate "$RUNS/train.json" --n "$N" --seed 7
+[ -f "$RUNS/heldout.json" ] || "$BIN/latent-explorer" prosqa generate "$RUNS/heldout.json" --n 500 --seed 8
+COMMON=(--train "$RUNS/train.json" --valid "$RUNS/heldout.json" --eval-limit 100 --encoding graph --seed 0
+        --batch-size "$B" --lr "$LR" --warmup-steps 100 --schedule cosine --num-epochs "$EPOCHS"
+        --save-every 1000000 --save-minutes 5 "${RUN[@]}")
+
+train_one() {  # the training command of one model
+  local m=$1 dir=$RUNS/$1
+  case $m in
+    coconut) "$BIN/latent-explorer" train coconut "$dir" "${COMMON[@]}" --method coconut --c-thought 1 \
+               --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1 --n-layer "$L" --n-embd "$D" --n-head "$H" ;;
+    cot|nocot) "$BIN/latent-explorer" train coconut "$dir" "${COMMON[@]}" --method "$([ "$m" = cot ] && echo cot || echo no_cot)" \
+               --n-layer "$L" --n-embd "$D" --n-head "$H" ;;
+    recurrent) "$BIN/latent-explorer" train recurrent "$dir" "${COMMON[@]}" --task reach --queries 8 --n-embd "$D" \
+               --n-heads "$H" --intermediate-size $((4 * D)) --n-prelude 1 --n-core 1 --n-coda 1 --mean-recurrence 8 \
+               --backprop-depth 8 --recurrence fixed --supervise iterations ;;
+    *) echo "unknown model $m (MODELS may hold coconut cot nocot recurrent)" >&2; return 2 ;;
+  esac
+}
+
+start=$(date +%s)
+pids=()
+for m in $MODELS; do
+  train_one "$m" > "$RUNS/$m.log" 2>&1 &
+  pids+=($!)
+done
+status=0
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+if [ $status != 0 ]; then
+  tail -n 5 "$RUNS"/*.log >&2
+  echo "a run failed (logs in $RUNS/*.log); fix it and run the same command to resume" >&2
+  exit 1
+fi
+echo "trained $MODELS in $(( ($(date +%s) - start) / 60 )) min ($MODE)"
+
+if [ "${SHIP:-0}" = 1 ]; then
+  limit=()
+  [ -n "${EVAL_LIMIT:-}" ] && limit=(--limit "$EVAL_LIMIT")
+  for m in $MODELS; do
+    case $m in
+      recurrent) "$BIN/latent-explorer" prosqa eval --engine recurrent --model "$RUNS/$m/latest" --iterations 1,2,4,8,16 \
+                   "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
+      *) "$BIN/latent-explorer" prosqa eval --engine thoughts --mode "$([ "$m" = nocot ] && echo no_cot || echo "$m")" \
+                   --model "$RUNS/$m/latest" "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
+    esac
+  done
+  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
+  shape="$L layers, d=$D, $H heads; ProsQA as graph tokens, $N generated problems, $EPOCHS epochs"
+  for m in $MODELS; do
+    case $m in
+      coconut) what="Coconut GPT-2 ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1)" ;;
+      cot) what="Chain-of-thought GPT-2 ($shape; the path as node tokens, then the answer)" ;;
+      nocot) what="No-CoT GPT-2 ($shape; the answer straight away)" ;;
+      recurrent) what="Recurrent-depth model (prelude 1, core 1 iterated, coda 1; $shape; iteration j taught the nodes within j hops)" ;;
+    esac
+    "$BIN/latent-explorer" train ship "$RUNS/$m" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \
+        --description "$what" --command "$cmd" --device "$MODE" --results "$RUNS/$m-eval.json" \
+        ${SHIP_TO:+--dest "$SHIP_TO"} ${OUT:+--copy-to "$OUT"}
+  done
+fi
+}
+main "$@"
+exit

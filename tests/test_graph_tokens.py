@@ -1,0 +1,137 @@
+"""ProsQA as graph tokens: the encoding, the relabelling, typed problems, and models trained on it."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from explorer.errors import InputError
+from explorer.tasks.prosqa import VALIDATION, generate, load
+from explorer.tasks.prosqa import graph_tokens as G
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def real():
+    return load(VALIDATION)
+
+
+def test_every_real_problem_encodes_in_the_question_order(real):
+    tok = G.build_graph_tokenizer()
+    for p in real:
+        g = G.encode(p)
+        assert len(g.steps) == len(p["steps"]) and g.steps[-1] == [p["target"]]
+        assert g.answer == [G.VOCAB.index(G.A), p["target"], tok.eos_token_id]
+        assert tok(G.to_text(p), add_special_tokens=False)["input_ids"] == g.question
+    p = real[0]   # "Every shumpus is a rempus. …": the first statement is the first edge
+    first = p["question"].split(".")[0].split()
+    assert G.question_edges(p)[0] == (p["idx_to_symbol"].index(first[1]), p["idx_to_symbol"].index(first[-1]))
+    assert G.to_text(p).endswith(f"[Q] {p['target']} {p['neg_target']} [R] {p['root']}")   # "Is Tom a lempus or scrompus?"
+
+
+def test_options_keep_the_order_they_are_asked_in(real):
+    flipped = [p for p in real if p["question"].rstrip("?").endswith(p["idx_to_symbol"][p["target"]])]
+    assert flipped, "the real set asks the target second in some problems"
+    p = flipped[0]
+    assert G.asked_options(p) == (p["neg_target"], p["target"])
+
+
+def test_relabelling_hides_index_order_and_names_come_back(real):
+    p = real[3]
+    labels = G.relabelling(len(p["idx_to_symbol"]), random.Random(1))
+    assert len(set(labels)) == len(labels) and max(labels) < G.MAX_NODES and labels != sorted(labels)
+    g = G.encode(p, labels)
+    assert G.names(p, g.steps[-1], labels) == [p["idx_to_symbol"][p["target"]]]
+    assert G.names(p, g.answer, labels)[0] == "[A]"
+    # the same problem under two relabellings: the same graph, other tokens
+    assert G.encode(p, G.relabelling(len(p["idx_to_symbol"]), random.Random(2))).question != g.question
+
+
+def test_a_typed_problem(real):
+    p = G.from_sentences("Tom is a cat. Every cat is a mammal. Every mammal is an animal. Bob is a fish. "
+                         "Is Tom a fish or animal?")
+    assert p["steps"] == ["Tom is a cat.", "Every cat is a mammal.", "Every mammal is a animal."]
+    assert p["answer"] == "Tom is a animal." and p["idx_to_symbol"][p["target"]] == "animal"
+    assert G.to_text(p) == "<eos> 0 1 | 1 2 | 2 3 | 4 5 [Q] 5 3 [R] 0"
+    assert G.parse_answer("1 2 3 [A] 3 <eos>") == "3" and G.is_correct("[A] 3", p) and not G.is_correct("[A] 5", p)
+    # the real set's own sentences give back the same graph
+    q = G.from_sentences(real[0]["question"])
+    sym = real[0]["idx_to_symbol"]
+    assert {(sym[a], sym[b]) for a, b in real[0]["edges"]} == {(q["idx_to_symbol"][a], q["idx_to_symbol"][b])
+                                                               for a, b in q["edges"]}
+
+
+@pytest.mark.parametrize("text,match", [
+    ("", "pass ProsQA sentences"),
+    ("Tom is a cat.", "Is NAME a A or B"),
+    ("Is Tom a cat or dog?", "no statements"),
+    ("Tom is a cat. Is Tom a cat or dog?", "'dog' appears in the question"),
+    ("Tom is a cat. Bob is a dog. Every cat is a pet. Every dog is a pet. Is Tom a pet or cat?", "both are"),
+    ("Tom is a cat. Bob is a dog. Is Tom a dog or dog?", "neither is"),
+])
+def test_bad_typed_problems_name_the_fix(text, match):
+    with pytest.raises(InputError, match=match):
+        G.from_sentences(text)
+
+
+def test_bad_problems_and_labels_are_typed_errors(real):
+    with pytest.raises(InputError, match="Coconut format"):
+        G.encode({"question": "x"})
+    big = dict(real[0], idx_to_symbol=[f"n{i}" for i in range(G.MAX_NODES + 1)])
+    with pytest.raises(InputError, match="at most 40"):
+        G.encode(big)
+    with pytest.raises(InputError, match="distinct node tokens"):
+        G.encode(real[0], [0] * len(real[0]["idx_to_symbol"]))
+    with pytest.raises(InputError, match="disagree"):
+        G.encode(dict(real[0], edges=real[0]["edges"][1:]))
+
+
+def test_the_thought_markers_are_the_engines():
+    from explorer.thoughts.engine import BOT, EOT, LATENT
+
+    assert (G.BOT, G.EOT, G.LATENT) == (BOT, EOT, LATENT)
+
+
+def test_generated_problems_fit_and_train_a_coconut_model(tmp_path, real):
+    """A tiny graph-token Coconut run on the one trainer: relabelled batches, thoughts, evaluation."""
+    from explorer.thoughts.train import TrainConfig, Trainer
+
+    data = generate(32, seed=3)
+    cfg = TrainConfig(method="coconut", encoding="graph", n_layer=1, n_embd=16, n_head=2, batch_size=8, num_epochs=2,
+                      epochs_per_stage=1, max_latent_stage=2, lr=1e-3, device="cpu", threads=1, save_every=100)
+    t = Trainer(data, tmp_path / "run", cfg, eval_data=real[:3], eval_limit=3, progress=False)
+    b0, b1 = t.recipe.epoch_batches(0)[0], t.recipe.epoch_batches(1)[0]
+    latent = t.tokenizer.convert_tokens_to_ids(G.LATENT)
+    assert (b1["input_ids"] == latent).sum() == 8 and (b0["input_ids"] == latent).sum() == 0   # stage 1: 1 thought
+    st = t.train()
+    assert st.stage == 1 and [e["n"] for e in st.evals] == [3, 3]
+    assert json.loads((tmp_path / "run" / "latest" / "config.json").read_text())["coconut"]["encoding"] == "graph"
+
+
+@pytest.mark.slow
+def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
+    """recipes/prosqa-graph.sh at SIZE=tiny: the GPU command (DEVICE=cpu) trains, evaluates and ships all four
+    models into one folder; the same command again resumes (no step is trained twice)."""
+    env = {**os.environ, "SIZE": "tiny", "MODE": "gpu", "DEVICE": "cpu", "RUNS": str(tmp_path / "runs"), "SHIP": "1",
+           "SHIP_TO": str(tmp_path / "shipped"), "OUT": str(tmp_path / "out"), "EVAL_LIMIT": "3",
+           "MODELS": "coconut cot nocot recurrent"}
+    r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    names = ["prosqa-coconut", "prosqa-cot", "prosqa-nocot", "prosqa-recurrent-graph"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
+    for name in names:
+        prov = json.loads((tmp_path / "out" / name / "provenance.json").read_text())
+        assert "MODE=gpu SIZE=tiny" in prov["command"] and prov["cost"]["device"] == "gpu"
+        assert (tmp_path / "out" / name / "model.safetensors").stat().st_size < 16 * 2 ** 20
+    steps = {m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())["global_step"]
+             for m in ("coconut", "cot", "nocot", "recurrent")}
+    env.update(MODE="cpu", SHIP="0")
+    r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert steps == {m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())["global_step"]
+                     for m in steps}

@@ -1,0 +1,167 @@
+"""The one trainer (explorer.training): exact resume, schedules, budgets, safe checkpoints, typed errors."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from explorer.errors import InputError, SaveFileError
+from explorer.training import LoopConfig, Recipe, Trainer
+
+
+class ToyRecipe:
+    """A tiny regression recipe: y = x·w + noise drawn from the global RNG (so RNG state matters)."""
+
+    name = "toy"
+    format = "test.toy/1"
+    resume_keys = ("width",)
+
+    def __init__(self, n: int = 24, width: int = 4, stages: int = 1, noise: float = 0.1,
+                 interrupt_at: int | None = None) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(n, width, generator=g)
+        self.y = self.x @ torch.arange(1.0, width + 1)
+        self.width, self.stages, self.noise, self.interrupt_at = width, stages, noise, interrupt_at
+        self.evaluated: list[int] = []
+
+    def settings(self) -> dict[str, Any]:
+        return {"width": self.width}
+
+    def n_examples(self) -> int:
+        return len(self.x)
+
+    def build(self, resume: Path | None) -> torch.nn.Module:
+        m = torch.nn.Linear(self.width, 1)
+        if resume is not None:
+            from safetensors.torch import load_file
+
+            m.load_state_dict(load_file(resume / "model.safetensors"))
+        return m
+
+    def save_model(self, model: torch.nn.Module, folder: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "model.safetensors")
+
+    def epoch_batches(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(self.x), generator=torch.Generator().manual_seed(epoch))
+        return [(self.x[order[i:i + 8]], self.y[order[i:i + 8]]) for i in range(0, len(order), 8)]
+
+    def loss(self, model: torch.nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        if step == self.interrupt_at:
+            raise KeyboardInterrupt   # as Ctrl-C (or a killed session) would, mid-epoch
+        x, y = batch
+        x = x + self.noise * torch.randn_like(x)   # global RNG: resume must restore it
+        return torch.nn.functional.mse_loss(model(x).squeeze(-1), y), {"n": len(x)}
+
+    def begin_epoch(self, epoch: int) -> int:
+        return min(epoch, self.stages - 1)
+
+    def evaluate(self, model: torch.nn.Module, epoch: int) -> dict[str, Any] | None:
+        self.evaluated.append(epoch)
+        with torch.no_grad():
+            return {"mse": float(torch.nn.functional.mse_loss(model(self.x).squeeze(-1), self.y))}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"evaluated": self.evaluated}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.evaluated = list(state.get("evaluated", []))
+
+
+def weights(t: Trainer) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in t.model.parameters()])
+
+
+def test_the_toy_is_a_recipe():
+    assert isinstance(ToyRecipe(), Recipe)
+
+
+@pytest.mark.parametrize("schedule,stages", [("constant", 1), ("cosine", 3), ("onecycle", 1)])
+def test_a_resumed_run_reaches_the_same_weights(tmp_path, schedule, stages):
+    loop = LoopConfig(num_epochs=4, batch_size=8, lr=0.05, schedule=schedule, warmup_steps=2, save_every=1000,
+                      device="cpu")
+    full = Trainer(ToyRecipe(stages=stages), tmp_path / "full", loop, progress=False)
+    full.train()
+    part = Trainer(ToyRecipe(stages=stages, interrupt_at=5), tmp_path / "part", loop, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        part.train()                                 # interrupted mid-epoch 1: a checkpoint is saved first
+    assert part.state.global_step == 5 and part.state.batch_in_epoch == 2
+    resumed = Trainer(ToyRecipe(stages=stages), tmp_path / "part", loop, progress=False)
+    assert resumed.state.global_step == 5
+    resumed.train()
+    assert resumed.state.global_step == full.state.global_step == 12
+    assert torch.equal(weights(resumed), weights(full))
+    assert [r[1] for r in resumed.state.losses] == [r[1] for r in full.state.losses]
+    assert resumed.recipe.evaluated == full.recipe.evaluated == [1, 2, 3, 4]
+    # a new curriculum stage gets a fresh optimizer: Adam's step counts restart at each stage
+    steps = {int(s["step"]) for s in full.optimizer.state_dict()["state"].values()}
+    assert steps == {int(s["step"]) for s in resumed.optimizer.state_dict()["state"].values()}
+    assert steps == ({6} if stages > 1 else {12})
+
+
+def test_log_and_checkpoint_files(tmp_path):
+    t = Trainer(ToyRecipe(), tmp_path / "run", LoopConfig(num_epochs=2, batch_size=8, save_every=2, device="cpu"),
+                progress=False)
+    t.train()
+    latest = tmp_path / "run" / "latest"
+    assert sorted(p.name for p in latest.iterdir()) == ["model.safetensors", "optimizer.pt", "trainer_state.json"]
+    state = json.loads((latest / "trainer_state.json").read_text())
+    assert state["format"] == "test.toy/1" and state["global_step"] == 6 and state["config"] == {"width": 4}
+    lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [x["checkpoint"] for x in lines if "checkpoint" in x] == [2, 4, 6, 6]
+    assert [x["eval"]["epoch"] for x in lines if "eval" in x] == [1, 2]
+    assert not list((tmp_path / "run").glob(".*"))   # no temporary folders left behind
+
+
+def test_resume_refuses_other_settings_and_formats(tmp_path):
+    loop = LoopConfig(num_epochs=1, batch_size=8, device="cpu")
+    Trainer(ToyRecipe(), tmp_path / "run", loop, progress=False).train()
+    with pytest.raises(InputError, match="other settings"):
+        Trainer(ToyRecipe(), tmp_path / "run", replace(loop, batch_size=4), progress=False)
+    with pytest.raises(InputError, match="trained on 24 problems, not 16"):
+        Trainer(ToyRecipe(n=16), tmp_path / "run", loop, progress=False)
+    other = ToyRecipe()
+    other.format = "test.other/1"
+    with pytest.raises(SaveFileError, match="delete it to start over"):
+        Trainer(other, tmp_path / "run", loop, progress=False)
+
+
+def test_a_pickled_optimizer_file_is_refused(tmp_path):
+    """optimizer.pt is read with weights_only=True: a file that would run code is a typed error."""
+    loop = LoopConfig(num_epochs=1, batch_size=8, device="cpu")
+    Trainer(ToyRecipe(), tmp_path / "run", loop, progress=False).train()
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"optimizer": Evil()}, tmp_path / "run" / "latest" / "optimizer.pt")
+    with pytest.raises(SaveFileError, match="not a complete trainer checkpoint"):
+        Trainer(ToyRecipe(), tmp_path / "run", loop, progress=False)
+
+
+def test_the_minutes_budget_stops_with_a_checkpoint(tmp_path):
+    loop = LoopConfig(num_epochs=50, batch_size=8, save_every=1000, max_minutes=1e-9, device="cpu")
+    st = Trainer(ToyRecipe(), tmp_path / "run", loop, progress=False).train()
+    assert st.global_step == 1
+    assert json.loads((tmp_path / "run" / "latest" / "trainer_state.json").read_text())["global_step"] == 1
+
+
+@pytest.mark.parametrize("bad", [dict(lr=float("nan")), dict(lr=0.0), dict(batch_size=0), dict(threads=-1),
+                                 dict(schedule="linear"), dict(precision="fp8"), dict(grad_clip=-1.0),
+                                 dict(max_minutes=0.0), dict(max_steps=-1)])
+def test_bad_loop_settings_are_typed_errors(tmp_path, bad):
+    with pytest.raises(InputError):
+        Trainer(ToyRecipe(), tmp_path / "run", LoopConfig(device="cpu", **bad), progress=False)
+
+
+def test_cosine_schedule_warms_up_and_ends_at_a_tenth(tmp_path):
+    t = Trainer(ToyRecipe(), tmp_path / "run", LoopConfig(num_epochs=4, batch_size=8, lr=1.0, schedule="cosine",
+                                                         warmup_steps=2, device="cpu"), progress=False)
+    assert t.lr_at(0) == pytest.approx(0.5) and t.lr_at(1) == pytest.approx(1.0)
+    assert t.lr_at(t.total - 1) == pytest.approx(0.1, abs=0.03) and t.lr_at(10 ** 6) == pytest.approx(0.1)

@@ -1,5 +1,5 @@
 """Concept space: encoders, ConceptSpace (the arithmetic protocol over sentences), analogies,
-the shipped sentence autoencoder and the ProsQA Base-LCM."""
+the shipped sentence autoencoder and the ProsQA Base-LCM, and their two trainers on the one loop."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -232,3 +232,96 @@ def test_base_lcm_on_validation_slice(minilm):
 def test_prosqa_statements_cover_the_vocabulary():
     st = prosqa_statements()
     assert "Tom is a wumpus." in st and "Every wumpus is a yumpus." in st and len(st) == len(set(st))
+
+
+# -- the two concept trainers on the one loop (explorer.training) ---------------------------------
+def _tensors(path) -> dict[str, np.ndarray]:
+    from explorer.io import read_safetensors
+
+    return read_safetensors(path)[0]
+
+
+def _same_tensors(a, b) -> bool:
+    ta, tb = _tensors(a), _tensors(b)
+    return ta.keys() == tb.keys() and all(np.array_equal(ta[k], tb[k]) for k in ta)
+
+
+def _interrupt_at(monkeypatch, recipe_cls, k: int) -> None:
+    """Make the recipe's loss raise KeyboardInterrupt (as Ctrl-C would) at global step ``k``."""
+    loss = recipe_cls.loss
+
+    def interrupted(self, model, batch, step):
+        if step == k:
+            raise KeyboardInterrupt
+        return loss(self, model, batch, step)
+
+    monkeypatch.setattr(recipe_cls, "loss", interrupted)
+
+
+def _trainer_state(run_dir) -> dict:
+    import json
+
+    return json.loads((run_dir / "latest" / "trainer_state.json").read_text())
+
+
+def test_lcm_trainer_resumes_exactly_and_refuses_other_settings(tmp_path, monkeypatch, minilm):
+    from dataclasses import replace
+
+    from explorer.concepts.lcm.train import LCMRecipe, LCMTrainConfig, train
+
+    cfg = LCMTrainConfig(n_problems=16, epochs=2, batch_size=4, max_minutes=5.0)   # 4 steps an epoch, 8 in all
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "checkpoint.pt").write_bytes(b"not a checkpoint")         # the old format: never read
+    full = train(tmp_path / "full.safetensors", tmp_path / "full", cfg, progress=False)
+    assert set(full) == {"path", "epochs_done", "minutes", "bytes"} and full["epochs_done"] == 2
+    assert (tmp_path / "full" / "concepts-16-0.npz").is_file()
+    with monkeypatch.context() as m:
+        _interrupt_at(m, LCMRecipe, 5)                                              # mid-epoch 1
+        with pytest.raises(KeyboardInterrupt):
+            train(tmp_path / "part.safetensors", tmp_path / "part", cfg, progress=False)
+    assert _trainer_state(tmp_path / "part")["global_step"] == 5 and not (tmp_path / "part.safetensors").exists()
+    part = train(tmp_path / "part.safetensors", tmp_path / "part", replace(cfg, max_minutes=9.0), progress=False)
+    assert part["epochs_done"] == 2
+    assert _same_tensors(tmp_path / "full.safetensors", tmp_path / "part.safetensors")
+    a, b = _trainer_state(tmp_path / "full"), _trainer_state(tmp_path / "part")
+    assert a["global_step"] == b["global_step"] == 8 and a["losses"] == b["losses"]
+    assert [e["train_mse"] for e in a["evals"]] == [e["train_mse"] for e in b["evals"]]
+    from explorer.concepts.lcm import load_lcm
+
+    assert load_lcm(tmp_path / "part.safetensors").info["epochs_done"] == 2
+    for other in (replace(cfg, lr=2e-3), replace(cfg, epochs=3), replace(cfg, n_problems=12)):
+        with pytest.raises(InputError, match="other settings|trained on"):
+            train(tmp_path / "x.safetensors", tmp_path / "part", other, progress=False)
+
+
+def test_decoder_trainer_resumes_exactly_and_refuses_other_settings(tmp_path, monkeypatch, minilm):
+    from dataclasses import replace
+
+    from explorer.concepts import autoencoder as aem
+
+    real_split = aem.split_sentences
+    train_s, held = real_split(0, 0.1)
+    monkeypatch.setattr(aem, "split_sentences", lambda seed, held_out: (train_s[:48], held[:8]))
+    cfg = aem.AETrainConfig(epochs=2, batch_size=16, save_every=1, max_minutes=5.0)   # 3 steps an epoch, 6 in all
+    full = aem.train(tmp_path / "full.safetensors", tmp_path / "full", cfg, progress=False)
+    assert set(full) == {"held_out_exact_match", "n_held_out", "train_exact_match_banks", "train_minutes", "path",
+                         "bytes"} and full["n_held_out"] == 8
+    with monkeypatch.context() as m:
+        _interrupt_at(m, aem.DecoderRecipe, 4)                                        # mid-epoch 1
+        with pytest.raises(KeyboardInterrupt):
+            aem.train(tmp_path / "part.safetensors", tmp_path / "part", cfg, progress=False)
+    assert _trainer_state(tmp_path / "part")["global_step"] == 4
+    part = aem.train(tmp_path / "part.safetensors", tmp_path / "part", replace(cfg, max_minutes=9.0), progress=False)
+    assert _same_tensors(tmp_path / "full" / "latest" / "model.safetensors",
+                         tmp_path / "part" / "latest" / "model.safetensors")            # float32
+    assert _same_tensors(tmp_path / "full.safetensors", tmp_path / "part.safetensors")  # float16, as shipped
+    assert _trainer_state(tmp_path / "full")["losses"] == _trainer_state(tmp_path / "part")["losses"]
+    drop = ("train_minutes", "path")
+    assert {k: v for k, v in full.items() if k not in drop} == {k: v for k, v in part.items() if k not in drop}
+    ae = aem.load_autoencoder(tmp_path / "part.safetensors", encoder=minilm)
+    assert ae.info["epochs_done"] == 2 and ae.info["results"]["n_held_out"] == 8
+    with pytest.raises(InputError, match="other settings"):
+        aem.train(tmp_path / "x.safetensors", tmp_path / "part", replace(cfg, noise=0.01), progress=False)
+    monkeypatch.setattr(aem, "split_sentences", lambda seed, held_out: (train_s[48:96], held[:8]))
+    with pytest.raises(InputError, match="vocab"):                                   # same count, other sentences
+        aem.train(tmp_path / "x.safetensors", tmp_path / "part", cfg, progress=False)

@@ -112,6 +112,22 @@ def test_generated_problems_fit_and_train_a_coconut_model(tmp_path, real):
     assert st.stage == 1 and [e["n"] for e in st.evals] == [3, 3]
     assert json.loads((tmp_path / "run" / "latest" / "config.json").read_text())["coconut"]["encoding"] == "graph"
 
+    # the frontier, measured on the checkpoint: per hop count, per thought, every group and the path node
+    import explorer
+    from explorer.thoughts.frontier import frontier_figure, frontier_probe, frontier_table
+
+    model = explorer.load_model(tmp_path / "run" / "latest")
+    r = frontier_probe(model, real[0], 2)
+    path = G.reasoning_path(real[0])
+    assert len(r.rows) == 2 and r.rows[1]["path_prob"] == r.rows[1]["node_prob"][path[1]]
+    assert r.rows[0]["path_inner"] == pytest.approx(r.rows[0]["node_inner"][path[0]])
+    assert 0.0 <= sum(r.rows[0]["sums"].values()) <= 1.0 + 1e-6
+    tab = frontier_table(model, real[:4], 2)
+    assert sum(v["n"] for v in tab["by_hops"].values()) == 4 and tab["groups"][-1] == "path"
+    h = min(tab["by_hops"])
+    assert len(tab["by_hops"][h]["prob"]["frontier"]) == 2 and len(tab["by_hops"][h]["inner"]["path"]) == 2
+    assert len(frontier_figure(tab, "inner").data) == 4 * len(tab["by_hops"])
+
 
 @pytest.mark.slow
 def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):

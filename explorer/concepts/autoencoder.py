@@ -8,6 +8,17 @@ yumpus."), minus a seeded held-out tenth, plus the workshop banks; its exact-mat
 held-out statements is what ``eval`` prints. Its vocabulary is only the words of those sentences:
 it is a decoder for the workshop's small world, not a general one (use SONAR for that).
 
+Here: the vocabulary and the decoder (:class:`Vocab`, :class:`SentenceDecoder`), the autoencoder
+and its files (:class:`SentenceAutoencoder`, :func:`load_autoencoder`), the data
+(:func:`split_sentences`), the training recipe (:class:`DecoderRecipe`) run by the one trainer
+(:mod:`explorer.training`) in :func:`train`, and the command line (:func:`main`). Training runs on
+the CPU and checkpoints into ``run_dir/latest`` every ``save_every`` epochs (the float32 decoder
+as ``model.safetensors`` + ``model.json``; optimizer, schedule and RNG states in ``optimizer.pt``,
+read with ``weights_only=True``), on Ctrl-C and when one call's ``max_minutes`` budget is spent;
+it resumes exactly, and refuses other settings or other data
+(vocabulary) with an :class:`~explorer.errors.InputError`. The old ``run_dir/checkpoint.pt`` of
+earlier versions is not read at all.
+
 Reproduce the shipped weights with one command::
 
     python -m explorer.concepts.autoencoder train        # writes explorer/concepts/weights/autoencoder.*
@@ -16,11 +27,11 @@ Reproduce the shipped weights with one command::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import re
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -30,7 +41,8 @@ import torch
 from torch import nn
 
 from ..errors import ExplorerError, InputError, SaveFileError
-from ..io import atomic_path, atomic_write_safetensors, atomic_write_text, read_safetensors
+from ..io import atomic_write_safetensors, atomic_write_text, read_safetensors
+from ..training import LoopConfig, Trainer
 
 FORMAT = "latent-explorer.sentence-autoencoder/1"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -156,13 +168,7 @@ class SentenceAutoencoder:
     def save(self, path: str | Path = DEFAULT_PATH, *, dtype: str = "float16", extra: dict[str, Any] | None = None) -> Path:
         """Weights as ``path`` (safetensors, float16 by default) and the config + vocabulary as
         ``path.with_suffix('.json')``."""
-        path = Path(path)
-        tensors = {k: v.detach().to(getattr(torch, dtype)).numpy() if dtype != "float32" else v.detach().numpy()
-                   for k, v in self.decoder.state_dict().items()}
-        atomic_write_safetensors(path, tensors, {"format": FORMAT})
-        info = {"format": FORMAT, "config": asdict(self.decoder.cfg), "vocab": self.vocab.itos, **(extra or {})}
-        atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=1) + "\n")
-        return path
+        return save_decoder(self.decoder, self.vocab, path, dtype=dtype, extra=extra)
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_PATH, encoder: Any = None) -> "SentenceAutoencoder":
@@ -181,6 +187,18 @@ class SentenceAutoencoder:
         ae = cls(dec, vocab, encoder)
         ae.info = info  # type: ignore[attr-defined]
         return ae
+
+
+def save_decoder(decoder: SentenceDecoder, vocab: Vocab, path: str | Path, *, dtype: str = "float16",
+                 extra: dict[str, Any] | None = None) -> Path:
+    """The files of :meth:`SentenceAutoencoder.save` (the decoder's train/eval mode left as it is)."""
+    path = Path(path)
+    tensors = {k: v.detach().to(getattr(torch, dtype)).numpy() if dtype != "float32" else v.detach().numpy()
+               for k, v in decoder.state_dict().items()}
+    atomic_write_safetensors(path, tensors, {"format": FORMAT})
+    info = {"format": FORMAT, "config": asdict(decoder.cfg), "vocab": vocab.itos, **(extra or {})}
+    atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=1) + "\n")
+    return path
 
 
 def load_autoencoder(path: str | Path | None = None, encoder: Any = None) -> SentenceAutoencoder:
@@ -204,29 +222,16 @@ def split_sentences(seed: int = 0, held_out: float = 0.1) -> tuple[list[str], li
 
 @dataclass
 class AETrainConfig:
+    """The decoder's training settings (``max_minutes`` may change between resumed runs)."""
+
     seed: int = 0
     epochs: int = 120
     batch_size: int = 64
     lr: float = 2e-3
     noise: float = 0.004          # Gaussian noise per dimension added to the vectors while training
     held_out: float = 0.1
-    max_minutes: float = 20.0
+    max_minutes: float = 20.0     # training-time budget of one call (running it again goes on)
     save_every: int = 5           # epochs between checkpoints
-
-
-def _batches(ids: list[list[int]], vecs: np.ndarray, order: list[int], bs: int):
-    for s in range(0, len(order), bs):
-        idx = order[s:s + bs]
-        T = max(len(ids[i]) for i in idx) + 1
-        inp = torch.zeros((len(idx), T), dtype=torch.long)
-        tgt = torch.zeros((len(idx), T), dtype=torch.long)
-        for r, i in enumerate(idx):
-            seq = ids[i]
-            inp[r, 0] = 1
-            inp[r, 1:len(seq) + 1] = torch.tensor(seq)
-            tgt[r, :len(seq)] = torch.tensor(seq)
-            tgt[r, len(seq)] = 2
-        yield torch.from_numpy(vecs[idx]), inp, tgt
 
 
 def exact_match(ae: SentenceAutoencoder, texts: Sequence[str]) -> float:
@@ -234,75 +239,114 @@ def exact_match(ae: SentenceAutoencoder, texts: Sequence[str]) -> float:
     return sum(g == t for g, t in zip(got, texts)) / max(1, len(texts))
 
 
+class DecoderRecipe:
+    """Teacher-forced cross-entropy of the decoder on noisy MiniLM vectors of ``sentences``, as a
+    recipe of the one trainer (:mod:`explorer.training`). The vectors are encoded once when
+    constructed; a batch is a list of sentence indices (its tensors are built in :meth:`loss`, the
+    noise drawn from the global torch RNG, which the loop checkpoints)."""
+
+    name = "autoencoder"
+    format = "latent-explorer.autoencoder-trainer/1"
+    resume_keys = ("seed", "epochs", "batch_size", "lr", "noise", "held_out", "vocab_size", "vocab_sha", "data_sha")
+
+    def __init__(self, cfg: AETrainConfig, sentences: Sequence[str], encoder: Any, *, progress: bool = True) -> None:
+        self.cfg, self.sentences = cfg, list(sentences)
+        self.vecs = np.asarray(encoder.encode(self.sentences, batch_size=64, progress=progress), np.float32)
+        self.vocab = Vocab.build(self.sentences)
+        self.ids = [self.vocab.encode(t) for t in self.sentences]
+        self.acfg = AEConfig(dim_in=encoder.dim, max_len=max((len(i) for i in self.ids), default=0) + 4)
+        self.loss_fn = nn.CrossEntropyLoss(ignore_index=0)
+
+    def settings(self) -> dict[str, Any]:
+        return {**asdict(self.cfg), "vocab_size": len(self.vocab), "vocab_sha": _sha(self.vocab.itos),
+                "data_sha": _sha(self.sentences)}
+
+    def n_examples(self) -> int:
+        return len(self.sentences)
+
+    def build(self, resume: Path | None) -> nn.Module:
+        dec = SentenceDecoder(len(self.vocab), self.acfg)
+        if resume is not None:
+            tensors, _ = read_safetensors(resume / "model.safetensors")
+            dec.load_state_dict({k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in tensors.items()})
+        return dec
+
+    def save_model(self, model: nn.Module, folder: Path) -> None:
+        save_decoder(model, self.vocab, folder / "model.safetensors", dtype="float32",  # type: ignore[arg-type]
+                     extra={"train": asdict(self.cfg)})
+
+    def begin_epoch(self, epoch: int) -> int:
+        return 0
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        order = list(range(len(self.ids)))
+        random.Random(self.cfg.seed * 1000 + epoch).shuffle(order)
+        bs = self.cfg.batch_size
+        return [order[s:s + bs] for s in range(0, len(order), bs)]
+
+    def loss(self, model: nn.Module, batch: list[int], step: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        T = max(len(self.ids[i]) for i in batch) + 1
+        inp = torch.zeros((len(batch), T), dtype=torch.long)
+        tgt = torch.zeros((len(batch), T), dtype=torch.long)
+        for r, i in enumerate(batch):
+            seq = self.ids[i]
+            inp[r, 0] = 1
+            inp[r, 1:len(seq) + 1] = torch.tensor(seq)
+            tgt[r, :len(seq)] = torch.tensor(seq)
+            tgt[r, len(seq)] = 2
+        v = torch.from_numpy(self.vecs[batch])
+        v = v + self.cfg.noise * torch.randn_like(v)          # the global (CPU) torch RNG
+        dev = next(model.parameters()).device
+        logits = model(v.to(dev), inp.to(dev))
+        return self.loss_fn(logits.reshape(-1, logits.shape[-1]), tgt.to(dev).reshape(-1)), {}
+
+    def evaluate(self, model: nn.Module, epoch: int) -> dict[str, Any] | None:
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def _sha(items: Sequence[str]) -> str:
+    return hashlib.sha256(json.dumps(list(items)).encode()).hexdigest()[:16]
+
+
+def loop_config(cfg: AETrainConfig, n_examples: int) -> LoopConfig:
+    """The loop's settings for ``cfg``: AdamW (weight decay 0.01), clip 1.0, one-cycle (10 % warm-up),
+    on the CPU; ``save_every`` epochs as optimizer steps."""
+    spe = -(-n_examples // cfg.batch_size)
+    return LoopConfig(num_epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.01,
+                      schedule="onecycle", onecycle_pct=0.1, grad_clip=1.0, save_every=max(1, cfg.save_every * spe),
+                      max_minutes=cfg.max_minutes, seed=cfg.seed, device="cpu")
+
+
 def train(out: str | Path = DEFAULT_PATH, run_dir: str | Path = "runs/autoencoder", cfg: AETrainConfig | None = None,
           *, progress: bool = True) -> dict[str, Any]:
-    """Train the decoder (resuming from ``run_dir/checkpoint.pt``) and save it to ``out``."""
-    from tqdm.auto import tqdm
-
+    """Train the decoder (resuming from ``run_dir/latest``) and save it to ``out`` (float16), then
+    measure the file as saved: held-out and workshop-bank exact match, ``train_minutes`` (training
+    time, over every resumed run), ``path`` and ``bytes``."""
     from .bank import BANKS
     from .encoders import load_encoder
 
     cfg = cfg or AETrainConfig()
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
+    run_dir = Path(run_dir)
+    if (run_dir / "checkpoint.pt").is_file() and not (run_dir / "latest").exists():
+        print(f"note: {run_dir / 'checkpoint.pt'} is an old-format checkpoint and is not read; starting afresh "
+              f"in {run_dir / 'latest'}", file=sys.stderr)
     train_s, held = split_sentences(cfg.seed, cfg.held_out)
     enc = load_encoder("minilm")
-    vecs = enc.encode(train_s, batch_size=64, progress=progress)
-    vocab = Vocab.build(train_s)
-    ids = [vocab.encode(s) for s in train_s]
-    acfg = AEConfig(dim_in=enc.dim, max_len=max(len(i) for i in ids) + 4)
-    dec = SentenceDecoder(len(vocab), acfg)
-    opt = torch.optim.AdamW(dec.parameters(), lr=cfg.lr, weight_decay=0.01)
-    run_dir = Path(run_dir)
-    ck = run_dir / "checkpoint.pt"
-    start = 0
-    if ck.is_file():
-        state = torch.load(ck, weights_only=False)
-        if state.get("config") != asdict(cfg) or state.get("vocab") != vocab.itos:
-            raise SaveFileError(f"{ck} was written with other settings or data; delete {run_dir} to start over.")
-        dec.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start = state["epoch"]
-        torch.set_rng_state(state["torch_rng"])
-    steps_per_epoch = (len(ids) + cfg.batch_size - 1) // cfg.batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
-                                                pct_start=0.1)
-    if start:
-        sched.load_state_dict(state["sched"])
-    loss_fn = nn.CrossEntropyLoss(ignore_index=0)
-    t0 = time.time()
-    bar = tqdm(range(start, cfg.epochs), desc="autoencoder", unit="epoch", disable=not progress)
-    epoch = start
-    for epoch in bar:
-        dec.train()
-        order = list(range(len(ids)))
-        random.Random(cfg.seed * 1000 + epoch).shuffle(order)
-        tot = 0.0
-        for v, inp, tgt in _batches(ids, vecs, order, cfg.batch_size):
-            v = v + cfg.noise * torch.randn_like(v)
-            logits = dec(v, inp)
-            loss = loss_fn(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(dec.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            tot += loss.item()
-        bar.set_postfix(loss=f"{tot / steps_per_epoch:.4f}")
-        if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_path(ck) as tmp:
-                torch.save({"model": dec.state_dict(), "optimizer": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch + 1,
-                            "config": asdict(cfg), "vocab": vocab.itos, "torch_rng": torch.get_rng_state()}, tmp)
-        if (time.time() - t0) / 60 > cfg.max_minutes:
-            print(f"stopping after {epoch + 1} epochs: the {cfg.max_minutes} min budget is spent", file=sys.stderr)
-            break
-    ae = SentenceAutoencoder(dec.eval(), vocab, enc)
-    path = ae.save(out, extra={"train": asdict(cfg), "epochs_done": epoch + 1})
+    recipe = DecoderRecipe(cfg, train_s, enc, progress=progress)
+    trainer = Trainer(recipe, run_dir, loop_config(cfg, recipe.n_examples()), progress=progress)
+    st = trainer.train()
+    ae = SentenceAutoencoder(trainer.model.eval(), recipe.vocab, enc)  # type: ignore[arg-type]
+    path = ae.save(out, extra={"train": asdict(cfg), "epochs_done": st.epoch})
     ae = SentenceAutoencoder.load(path, enc)  # measure the float16 file as shipped
     res = {"held_out_exact_match": exact_match(ae, held), "n_held_out": len(held),
            "train_exact_match_banks": exact_match(ae, [s for b in BANKS.values() for s in b]),
-           "train_minutes": round((time.time() - t0) / 60, 2), "path": str(path),
+           "train_minutes": round(st.elapsed_s / 60, 2), "path": str(path),
            "bytes": path.stat().st_size + path.with_suffix(".json").stat().st_size}
     info = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     info["results"] = res

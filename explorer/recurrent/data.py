@@ -5,7 +5,7 @@ the statements in a drawn order and questions ``" Is X"``, each with the concept
 their hop distances; :func:`collate_reach` batches them with the targets (:func:`within_hops`).
 With graph tokens (:mod:`explorer.tasks.prosqa.graph_tokens`) the same task reads
 ``<eos> s t | … [Q] a b [R] root`` and more questions ``[R] x`` (:func:`encode_reach_graph`, nodes
-relabelled per epoch). :func:`reach_prompt`, :func:`node_ids` and :func:`option_ids` read any
+relabelled per epoch). :func:`reach_prompt` and :func:`option_ids` read any
 problem in whichever format a model's tokenizer speaks, for evaluation.
 ``"answer"``: :func:`encode_problem` writes ``question + "\\n"`` → ``"### " + answer`` + EOS, and
 :func:`collate_right` batches them. :func:`task_of` reads which format a model was trained on.
@@ -100,13 +100,6 @@ def reach_prompt(tokenizer: Any, problem: dict[str, Any]) -> list[int]:
     if graph_tokens.is_graph_tokenizer(tokenizer):
         return list(graph_tokens.encode(problem).question)
     return list(tokenizer(compact_prompt(problem), add_special_tokens=False)["input_ids"])
-
-
-def node_ids(tokenizer: Any, problem: dict[str, Any]) -> list[int]:
-    """The token id of each of the problem's nodes, in ``idx_to_symbol`` order."""
-    if graph_tokens.is_graph_tokenizer(tokenizer):
-        return graph_tokens.relabelling(len(problem["idx_to_symbol"]))
-    return name_token_ids(tokenizer, problem["idx_to_symbol"])
 
 
 def option_ids(tokenizer: Any, problem: dict[str, Any]) -> list[int]:

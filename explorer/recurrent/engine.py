@@ -111,16 +111,22 @@ class IterationResult:
                 f"next_token={self.next_token!r})")
 
 
-@torch.inference_mode()
-def iterate(model: Any, prompt: Any, max_iters: int = 32, exit: str = "kl", threshold: float | None = None, *,
-            seed: int = 0, k: int = 10, init_scale: float = 1.0, tokenizer: Any = None) -> IterationResult:
-    """Iterate the core up to ``max_iters`` times over ``prompt``; see the module docs."""
+def _start(model: Any, prompt: Any, exit: str, threshold: float | None, max_iters: Any,
+           tokenizer: Any) -> tuple["RecurrentModel", float, torch.Tensor]:
+    """What :func:`iterate` and :func:`generate` check first: (the wrapped model, the exit threshold, the prompt's ids)."""
     rm = as_recurrent_model(model, tokenizer)
     thr = X.check_criterion(exit, threshold)
     if not isinstance(max_iters, int) or max_iters < 1:
         raise InputError(f"max_iters must be a whole number >= 1, got {max_iters!r}.")
+    return rm, thr, rm.encode(prompt)
+
+
+@torch.inference_mode()
+def iterate(model: Any, prompt: Any, max_iters: int = 32, exit: str = "kl", threshold: float | None = None, *,
+            seed: int = 0, k: int = 10, init_scale: float = 1.0, tokenizer: Any = None) -> IterationResult:
+    """Iterate the core up to ``max_iters`` times over ``prompt``; see the module docs."""
+    rm, thr, ids = _start(model, prompt, exit, threshold, max_iters, tokenizer)
     hf = rm.hf
-    ids = rm.encode(prompt)
     T = ids.shape[1]
     e = hf.prelude(hf.embed(ids))
     s = initial_states(hf, T, seed, scale=init_scale)
@@ -242,12 +248,8 @@ def generate(model: Any, prompt: Any, max_new_tokens: int = 32, exit: str = "kl"
              tokenizer: Any = None) -> GenerationResult:
     """Greedy decoding with per-token adaptive compute (see the module docs). ``exit="none"``
     gives every token exactly ``max_iters`` iterations."""
-    rm = as_recurrent_model(model, tokenizer)
-    thr = X.check_criterion(exit, threshold)
-    if not isinstance(max_iters, int) or max_iters < 1:
-        raise InputError(f"max_iters must be a whole number >= 1, got {max_iters!r}.")
+    rm, thr, ids = _start(model, prompt, exit, threshold, max_iters, tokenizer)
     hf = rm.hf
-    ids = rm.encode(prompt)
     prompt_ids = ids[0].tolist()
     limit = hf.config.block_size
     eos = _eos(rm) if stop_at_eos else set()

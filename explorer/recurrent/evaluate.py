@@ -20,9 +20,9 @@ import torch
 
 from ..errors import InputError
 from ..tasks.prosqa.graph import distances, hop_sets
-from ..tasks.prosqa.prompts import is_correct, prompt_of
+from ..tasks.prosqa.prompts import is_correct, node_ids_for, prompt_of
 from ..tasks.prosqa.tokenizer import node_probabilities
-from .data import encode_problem, node_ids, option_ids, reach_prompt, task_of
+from .data import encode_problem, option_ids, reach_prompt, task_of
 
 
 def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: Sequence[int] = (1, 2, 4, 8, 16, 32),
@@ -130,7 +130,7 @@ def distance_mass(model: Any, problems: Sequence[dict[str, Any]], max_iters: int
     sums: dict[str, np.ndarray] = {}
     for i, p in enumerate(items):
         _, dist = hop_sets(p, 0)
-        ids = node_ids(model.tokenizer, p)
+        ids = node_ids_for(model.tokenizer, p, strict=True)
         keys = [str(dist[v]) if v in dist else "unreachable" for v in range(len(ids))]
         for j, r in enumerate(its):
             per = node_probabilities(logits[r][i].softmax(-1).numpy(), ids)

@@ -253,28 +253,14 @@ class RecurrentRecipe:
         pass
 
 
-class Trainer(training.Trainer):
+class Trainer(training.ProblemTrainer):
     """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists.
     ``base``: a checkpoint folder to start from instead of a new model (a curriculum stage: the
     weights only; the optimizer and step count start afresh)."""
 
-    def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
-                 base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
-                 eval_limit: int = 50, progress: bool = True) -> None:
-        cfg = cfg or TrainConfig()
-        if not train_data:
-            raise InputError("no training problems; generate some with explorer.tasks.prosqa.generate().")
-        self.recipe = RecurrentRecipe(train_data, cfg, base=base, eval_data=eval_data, eval_limit=eval_limit)
-        self.cfg = cfg
-        super().__init__(self.recipe, run_dir, cfg.loop(), progress=progress)
-
-    @property
-    def hf(self) -> torch.nn.Module:
-        return self.model
-
-    @property
-    def tokenizer(self) -> Any:
-        return self.recipe.tokenizer
+    recipe_class = RecurrentRecipe
+    config_class = TrainConfig
+    eval_limit = 50
 
 
 def train(train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None,

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import InputError, ModelNotFoundError
 from ..tasks.prosqa import graph_tokens
-from ..tasks.prosqa.prompts import is_correct, prompt_of
+from ..tasks.prosqa.prompts import is_correct, is_correct_for, prompt_for, prompt_of
 
 METHODS = ("coconut", "soft", "cot", "no_cot")
 """The thinking modes :func:`evaluate` takes (``--mode``; ``nocot`` is read as ``no_cot``)."""
@@ -45,7 +45,8 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
     items = list(data)[: limit if limit is not None else None]
     if not items:
         raise InputError("no problems to evaluate; pass a non-empty list (e.g. load(path)).")
-    graph = hasattr(model_or_engine, "tokenizer") and graph_tokens.is_graph_tokenizer(model_or_engine.tokenizer)
+    tok = getattr(model_or_engine, "tokenizer", None)
+    graph = tok is not None and graph_tokens.is_graph_tokenizer(tok)
     if max_new_tokens is None:  # a graph-token answer is at most 6 path nodes, [A], the node and <eos>
         max_new_tokens = 16 if graph else 64
     engine: Callable[[str], Any]
@@ -73,7 +74,7 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
     outputs: list[str] = []
     tokens: list[int] = []
     for prob in it:
-        out = engine(graph_tokens.prompt(prob) if graph else prompt_of(prob))
+        out = engine(prompt_for(tok, prob) if tok is not None else prompt_of(prob))
         if isinstance(out, ThoughtResult):
             text, n_tok = out.text, out.generated_tokens
         else:
@@ -81,7 +82,7 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
             n_tok = len(text.split())
         outputs.append(text)
         tokens.append(n_tok)
-        correct.append(graph_tokens.is_correct(text, prob) if graph else is_correct(text, prob["answer"]))
+        correct.append(is_correct_for(tok, text, prob) if tok is not None else is_correct(text, prob["answer"]))
     return {"accuracy": sum(correct) / len(correct), "n": len(correct),
             "mean_generated_tokens": sum(tokens) / len(tokens), "method": method,
             "correct": correct, "outputs": outputs}

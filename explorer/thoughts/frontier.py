@@ -15,8 +15,13 @@ appears mid-sentence, after a space). Nodes are grouped into
     nodes the root cannot reach.
 
 The root itself is left out. When several nodes share a first token, its probability is split
-evenly among them. :func:`frontier_probe` returns the numbers and a plotly figure;
-:func:`frontier_share` averages the frontier's share of the node probability over a data set.
+evenly among them. Beside the probability, each node gets the inner product of the thought with
+its input embedding (the superposition paper's second reading, Table 5), and the node of the
+reasoning path at that hop (``path``) is reported on its own. Models that read graph tokens
+(:mod:`explorer.tasks.prosqa.graph_tokens`) are probed the same way: every node is one token.
+:func:`frontier_probe` returns the numbers and a plotly figure; :func:`frontier_share` averages
+the frontier's share of the node probability over a data set, and :func:`frontier_table` every
+group's probability and inner product per thought and per hop count of the problems.
 The graph search (:func:`~explorer.tasks.prosqa.graph.hop_sets`) and the names' token ids
 (:mod:`explorer.tasks.prosqa.tokenizer`) belong to the task.
 """
@@ -29,7 +34,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..tasks.prosqa.graph import hop_sets
-from ..tasks.prosqa.tokenizer import node_probabilities, node_token_ids
+from ..tasks.prosqa.graph_tokens import reasoning_path
+from ..tasks.prosqa.prompts import node_ids_for, prompt_for
+from ..tasks.prosqa.tokenizer import node_probabilities
 
 GROUPS = ("frontier", "reachable", "unreachable")
 
@@ -49,15 +56,25 @@ def node_groups(problem: dict[str, Any], hops: int, *, by: str = "path") -> dict
 
 
 def group_probabilities(probs: np.ndarray, problem: dict[str, Any], hops: int, token_ids: Sequence[int], *,
-                        by: str = "path") -> dict[str, Any]:
+                        by: str = "path", inner: np.ndarray | None = None) -> dict[str, Any]:
     """Group sums (``frontier``, ``reachable``, ``unreachable``), per-node probabilities, and the
-    groups themselves, for one distribution ``probs`` (V,)."""
+    groups themselves, for one distribution ``probs`` (V,). With ``inner`` (one inner product per
+    node) also each group's mean inner product (``inner_means``). ``path_prob`` / ``path_inner``:
+    the reasoning path's node at ``hops`` (NaN past the path's end)."""
     per_node = node_probabilities(probs, token_ids)
     groups = node_groups(problem, hops, by=by)
     sums = {g: float(per_node[groups[g]].sum()) if groups[g] else 0.0 for g in GROUPS}
     total = sum(sums.values())
-    return {"hops": hops, "sums": sums, "share": (sums["frontier"] / total) if total > 0 else float("nan"),
-            "node_prob": per_node.tolist(), "groups": groups}
+    path = reasoning_path(problem)
+    on_path = path[hops - 1] if 1 <= hops <= len(path) else None
+    out = {"hops": hops, "sums": sums, "share": (sums["frontier"] / total) if total > 0 else float("nan"),
+           "node_prob": per_node.tolist(), "groups": groups,
+           "path_prob": float(per_node[on_path]) if on_path is not None else float("nan")}
+    if inner is not None:
+        out["node_inner"] = [float(x) for x in inner]
+        out["inner_means"] = {g: float(np.mean(inner[groups[g]])) if groups[g] else float("nan") for g in GROUPS}
+        out["path_inner"] = float(inner[on_path]) if on_path is not None else float("nan")
+    return out
 
 
 @dataclass
@@ -108,22 +125,22 @@ def frontier_probe(model: Any, problem: dict[str, Any], n_thoughts: int | None =
                    hop_offset: int = 1, by: str = "path", result: Any = None, **options: Any) -> FrontierResult:
     """Think on ``problem`` (or use a given :class:`~explorer.thoughts.engine.ThoughtResult`) and
     probe every thought. ``n_thoughts`` defaults to what the checkpoint was trained for."""
-    from ..tasks.prosqa.prompts import prompt_of
     from .engine import think
     from .evaluate import default_thoughts
 
     if result is None:
         n = default_thoughts(model) if n_thoughts is None else n_thoughts
-        result = think(model, prompt_of(problem), n, mode, annotate=False, **options)
+        result = think(model, prompt_for(model.tokenizer, problem), n, mode, annotate=False, **options)
     traj = result.trajectory
     names = list(problem["idx_to_symbol"])
-    tids = node_token_ids(model.tokenizer, names)
+    tids = node_ids_for(model.tokenizer, problem)
     rows = []
     if len(traj):
-        logits = model.probe.logits(traj.vectors(), normed=True)
-        probs = logits.softmax(-1).cpu().numpy()
+        vecs = traj.vectors()
+        probs = model.probe.logits(vecs, normed=True).softmax(-1).cpu().numpy()
+        inner = np.asarray(vecs, dtype=np.float64) @ np.asarray(model.input_embeddings()[tids], dtype=np.float64).T
         for k in range(len(traj)):
-            rows.append(group_probabilities(probs[k], problem, k + hop_offset, tids, by=by))
+            rows.append(group_probabilities(probs[k], problem, k + hop_offset, tids, by=by, inner=inner[k]))
     return FrontierResult(rows, names, result.answer)
 
 
@@ -152,3 +169,62 @@ def frontier_share(model: Any, data: Sequence[dict[str, Any]], n_thoughts: int |
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return {"share": np.nanmean(S, 0), "sums": np.nanmean(G, 0), "n": len(items), "groups": GROUPS}
+
+
+def frontier_table(model: Any, data: Sequence[dict[str, Any]], n_thoughts: int | None = None, *,
+                   limit: int | None = None, **kw: Any) -> dict[str, Any]:
+    """The frontier measured as in Coconut's Fig. 5 and the superposition paper's Table 5: for each
+    hop count of the problems (their reasoning path's length) and each thought k, the mean over
+    problems of every group's summed next-token probability (``prob``), of its mean inner product
+    with the node embeddings (``inner``), and of the path node's (``path``). Returns
+    ``{"by_hops": {h: {"n": problems, "prob": {group: [per thought]}, "inner": {...}}}, "groups": ...}``
+    with groups ``frontier``, ``reachable``, ``unreachable`` and ``path``."""
+    items = list(data)[: limit if limit is not None else None]
+    if not items:
+        raise InputError("no problems; pass a non-empty list.")
+    acc: dict[int, list[FrontierResult]] = {}
+    for prob in items:
+        acc.setdefault(len(prob.get("steps", [])), []).append(frontier_probe(model, prob, n_thoughts, **kw))
+    keys = (*GROUPS, "path")
+
+    def mean(rows: list[list[float]]) -> list[float | None]:
+        width = max((len(r) for r in rows), default=0)
+        m = np.full((len(rows), width), np.nan)
+        for i, r in enumerate(rows):
+            m[i, : len(r)] = r
+        with np.errstate(all="ignore"):
+            col = [m[:, j][~np.isnan(m[:, j])] for j in range(width)]
+        return [float(c.mean()) if len(c) else None for c in col]
+
+    out: dict[int, Any] = {}
+    for h, results in sorted(acc.items()):
+        prob = {g: mean([[r["sums"][g] if g != "path" else r["path_prob"] for r in res.rows] for res in results])
+                for g in keys}
+        inner = {g: mean([[r["inner_means"][g] if g != "path" else r["path_inner"] for r in res.rows]
+                          for res in results]) for g in keys}
+        out[h] = {"n": len(results), "prob": prob, "inner": inner}
+    return {"by_hops": out, "groups": keys, "n": len(items)}
+
+
+def frontier_figure(table: dict[str, Any], reading: str = "prob"):
+    """Small multiples of :func:`frontier_table` (one panel per hop count): each group's ``prob``
+    or ``inner`` per thought."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    if reading not in ("prob", "inner"):
+        raise InputError(f"reading must be 'prob' or 'inner', got {reading!r}.")
+    hops = sorted(table["by_hops"])
+    fig = make_subplots(rows=1, cols=max(len(hops), 1), shared_yaxes=True,
+                        subplot_titles=[f"{h} hops (n={table['by_hops'][h]['n']})" for h in hops])
+    colors = {"frontier": "#e45756", "reachable": "#4c78a8", "unreachable": "#bab0ac", "path": "#54a24b"}
+    for c, h in enumerate(hops, start=1):
+        for g in table["groups"]:
+            ys = table["by_hops"][h][reading][g]
+            fig.add_scatter(x=[f"thought.{k}" for k in range(len(ys))], y=ys, name=g, legendgroup=g,
+                            showlegend=c == 1, mode="lines+markers", line={"color": colors.get(g)}, row=1, col=c)
+    label = "summed next-token probability" if reading == "prob" else "mean inner product with node embeddings"
+    fig.update_layout(title=f"What each thought holds: {label}", height=360,
+                      margin={"l": 60, "r": 20, "t": 70, "b": 50})
+    return fig
+

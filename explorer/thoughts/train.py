@@ -60,17 +60,29 @@ def add_thought_tokens(hf: torch.nn.Module, tokenizer: Any) -> dict[str, int]:
     return {t: int(vocab[t]) for t in (BOT, EOT, LATENT)}
 
 
-def build_base_model(tokenizer: Any, *, n_layer: int = 4, n_embd: int = 256, n_head: int = 4,
-                     n_positions: int = 512, seed: int = 0) -> torch.nn.Module:
-    """A small GPT-2 built from scratch for ``tokenizer`` (dropout 0, tied embeddings)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+ARCHS = ("gpt2", "llama")
 
-    cfg = GPT2Config(vocab_size=len(tokenizer), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
-                     n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                     bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-                     pad_token_id=tokenizer.pad_token_id)
+
+def build_base_model(tokenizer: Any, *, n_layer: int = 4, n_embd: int = 256, n_head: int = 4,
+                     n_positions: int = 512, seed: int = 0, arch: str = "gpt2") -> torch.nn.Module:
+    """A small causal LM built from scratch for ``tokenizer`` (dropout 0, tied embeddings):
+    ``"gpt2"`` (learned absolute positions, as in the Coconut papers) or ``"llama"`` (rotary
+    positions, RMSNorm, SwiGLU: the default model's family)."""
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    special = {"bos_token_id": tokenizer.eos_token_id, "eos_token_id": tokenizer.eos_token_id,
+               "pad_token_id": tokenizer.pad_token_id}
     torch.manual_seed(seed)
-    model = GPT2LMHeadModel(cfg)
+    if arch == "llama":
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=n_embd, intermediate_size=4 * n_embd,
+                                             num_hidden_layers=n_layer, num_attention_heads=n_head,
+                                             max_position_embeddings=n_positions, tie_word_embeddings=True, **special))
+    elif arch == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=n_positions, n_embd=n_embd,
+                                           n_layer=n_layer, n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0,
+                                           attn_pdrop=0.0, **special))
+    else:
+        raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}.")
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model
@@ -105,6 +117,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None          # torch CPU threads (None: leave as is)
     encoding: str = "words"             # "words" (ProsQA's sentences) or "graph" (graph tokens, relabelled per epoch)
+    arch: str = "gpt2"                  # "gpt2" (absolute positions) or "llama" (rotary positions)
     warmup_steps: int = 0
     schedule: str = "constant"          # "constant" or "cosine" (see explorer.training.LoopConfig)
     precision: str = "fp32"             # "bf16": autocast on CUDA
@@ -118,6 +131,8 @@ class TrainConfig:
             raise InputError("c_thought and epochs_per_stage must be >= 1 and max_latent_stage >= 0.")
         if not 0.0 <= self.uniform_prob <= 1.0:
             raise InputError(f"uniform_prob must be in [0, 1], got {self.uniform_prob}.")
+        if self.arch not in ARCHS:
+            raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}.")
         if self.encoding not in ENCODINGS:
             raise InputError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}.")
         if self.n_layer < 1 or self.n_head < 1 or self.n_embd % self.n_head:
@@ -151,7 +166,7 @@ class CoconutRecipe:
     """The Coconut curriculum (and its CoT / no-CoT baselines) as a recipe of the one trainer."""
 
     format = STATE_FORMAT
-    resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "uniform_prob", "encoding")
+    resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "uniform_prob", "encoding", "arch")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, *, base: str | Path | None = None,
                  eval_data: Sequence[dict[str, Any]] | None = None, eval_limit: int = 100) -> None:
@@ -175,7 +190,7 @@ class CoconutRecipe:
             c = self.cfg
             self.tokenizer = build_graph_tokenizer() if c.encoding == "graph" else build_tokenizer()
             self.hf = build_base_model(self.tokenizer, n_layer=c.n_layer, n_embd=c.n_embd, n_head=c.n_head,
-                                       n_positions=c.n_positions, seed=c.seed)
+                                       n_positions=c.n_positions, seed=c.seed, arch=c.arch)
         self.ids = add_thought_tokens(self.hf, self.tokenizer) if self.cfg.method == "coconut" else {}
         if self.cfg.encoding == "words":
             self.tok = [tokenize_problem(self.tokenizer, p) for p in self.data]
@@ -246,29 +261,15 @@ class CoconutRecipe:
         pass  # the stage follows from the epoch; the thought ids from the tokenizer
 
 
-class Trainer(training.Trainer):
+class Trainer(training.ProblemTrainer):
     """``Trainer(train_data, run_dir, cfg).train()``; resumes from ``run_dir/latest`` when it exists.
 
     ``base``: a checkpoint folder to start from (default: a new GPT-2 from :func:`build_base_model`
     with the task's tokenizer: ProsQA words, or graph tokens with ``encoding="graph"``)."""
 
-    def __init__(self, train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None, *,
-                 base: str | Path | None = None, eval_data: Sequence[dict[str, Any]] | None = None,
-                 eval_limit: int = 100, progress: bool = True) -> None:
-        cfg = cfg or TrainConfig()
-        if not train_data:
-            raise InputError("no training problems; generate some with explorer.tasks.prosqa.generate().")
-        self.recipe = CoconutRecipe(train_data, cfg, base=base, eval_data=eval_data, eval_limit=eval_limit)
-        self.cfg = cfg
-        super().__init__(self.recipe, run_dir, cfg.loop(), progress=progress)
-
-    @property
-    def hf(self) -> torch.nn.Module:
-        return self.model
-
-    @property
-    def tokenizer(self) -> Any:
-        return self.recipe.tokenizer
+    recipe_class = CoconutRecipe
+    config_class = TrainConfig
+    eval_limit = 100
 
 
 def train(train_data: Sequence[dict[str, Any]], run_dir: str | Path, cfg: TrainConfig | None = None,

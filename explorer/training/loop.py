@@ -3,7 +3,7 @@
 The loop owns what is the same for every method: AdamW, gradient clipping, the learning-rate
 schedule, bf16 autocast on a GPU, a tqdm bar, ``log.jsonl``, a checkpoint every ``save_every``
 steps (and every ``save_minutes``), at the end, on Ctrl-C and when the ``max_minutes`` budget is
-spent, an evaluation after each epoch, a fresh optimizer when the recipe's curriculum stage
+spent (a budget per call: re-running goes on), an evaluation after each epoch, a fresh optimizer when the recipe's curriculum stage
 changes, and exact resume: batches come from ``(seed, epoch)``, the position inside the epoch and
 the optimizer, schedule and RNG states are checkpointed, so a resumed run reaches the same weights
 as an uninterrupted one.
@@ -43,7 +43,7 @@ class LoopConfig:
     grad_clip: float | None = 1.0
     save_every: int = 200                # optimizer steps between checkpoints
     save_minutes: float | None = None    # also checkpoint when this many minutes passed since the last one
-    max_minutes: float | None = None     # stop (with a checkpoint) once this much training time is spent
+    max_minutes: float | None = None     # stop (with a checkpoint) once this call has trained this long
     seed: int = 0
     device: str = "auto"
     threads: int | None = None           # torch CPU threads (None: leave as is)
@@ -190,8 +190,8 @@ class Trainer:
         st, c, total = self.state, self.loop, self.total
         bar = tqdm(total=total, initial=min(st.global_step, total), disable=not self.progress, unit="step",
                    desc=f"{self.recipe.name} stage {st.stage}", dynamic_ncols=True)
-        t0 = time.monotonic() - st.elapsed_s
-        last_save = time.monotonic()
+        started = last_save = time.monotonic()
+        t0 = started - st.elapsed_s            # elapsed_s: training time over every call, for the cost
         try:
             while st.epoch < c.num_epochs and st.global_step < total:
                 stage = int(self.recipe.begin_epoch(st.epoch))
@@ -212,9 +212,9 @@ class Trainer:
                     if st.global_step % c.save_every == 0 or due:
                         self.save()
                         last_save = time.monotonic()
-                    if c.max_minutes is not None and st.elapsed_s > 60 * c.max_minutes:
-                        bar.write(f"stopping at step {st.global_step}: the {c.max_minutes} min budget is spent "
-                                  "(run the same command to go on)")
+                    if c.max_minutes is not None and time.monotonic() - started > 60 * c.max_minutes:
+                        bar.write(f"stopping at step {st.global_step}: this call's {c.max_minutes} min budget is "
+                                  "spent (run the same command to go on)")
                         self.save()
                         bar.close()
                         return st
@@ -254,3 +254,33 @@ class Trainer:
                "loss": st.losses[-1][1] if st.losses else None, "elapsed_s": round(st.elapsed_s, 1)}
         return save_checkpoint(self.run_dir, lambda folder: self.recipe.save_model(self.model, folder),
                                blob=blob, state=state, log=log)
+
+
+class ProblemTrainer(Trainer):
+    """A :class:`Trainer` over a list of problems, built from a method's config: subclasses name their
+    ``recipe_class`` (called as ``recipe_class(train_data, cfg, base=, eval_data=, eval_limit=)``)
+    and ``config_class`` (with ``loop()``); ``hf`` and ``tokenizer`` are the recipe's model and
+    tokenizer. ``Sub(train_data, run_dir, cfg).train()`` resumes from ``run_dir/latest`` when it
+    exists; ``base`` is a checkpoint folder to start from (its weights only: a curriculum stage)."""
+
+    recipe_class: Any
+    config_class: Any
+    eval_limit: int = 100
+
+    def __init__(self, train_data: Any, run_dir: str | Path, cfg: Any = None, *, base: str | Path | None = None,
+                 eval_data: Any = None, eval_limit: int | None = None, progress: bool = True) -> None:
+        self.cfg = cfg if cfg is not None else self.config_class()
+        if not train_data:
+            raise InputError("no training problems; generate some with explorer.tasks.prosqa.generate().")
+        recipe = self.recipe_class(train_data, self.cfg, base=base, eval_data=eval_data,
+                                   eval_limit=self.eval_limit if eval_limit is None else eval_limit)
+        super().__init__(recipe, run_dir, self.cfg.loop(), progress=progress)
+
+    @property
+    def hf(self) -> torch.nn.Module:
+        return self.model
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.recipe.tokenizer
+

@@ -59,8 +59,9 @@ class Recipe(Protocol):
 
 def check_same_run(where: Path, saved: dict[str, Any], now: dict[str, Any], keys: Sequence[str]) -> None:
     """Refuse to resume with other settings than the run was started with (``keys`` of the saved
-    and the current settings, including ``n_train``, the number of training examples)."""
-    diff = [k for k in keys if saved.get(k) != now.get(k)]
+    and the current settings, including ``n_train``, the number of training examples). A key the
+    checkpoint does not record (a setting added since it was written) is not compared."""
+    diff = [k for k in keys if k in saved and saved[k] != now.get(k)]
     if diff:
         what = ", ".join(f"{k}={saved.get(k)!r}" for k in diff)
         if diff == ["n_train"]:

@@ -8,7 +8,7 @@ normaliser on them, and regresses each next step's normalised concept (MSE) with
 one-cycle schedule, on the CPU. The loop checkpoints into ``run_dir/latest`` every ``save_every``
 epochs (the model as ``model.safetensors`` + ``model.json``, the optimizer, schedule and RNG
 states in ``optimizer.pt``, read with ``weights_only=True``), on Ctrl-C and when the
-``max_minutes`` budget (training time, summed over resumed runs) is spent, and resumes from it
+``max_minutes`` budget of one call is spent, and resumes from it
 exactly; a resume with other settings or data is an :class:`~explorer.errors.InputError`. The
 old ``run_dir/checkpoint.pt`` of earlier versions is not read at all. At the end the weights go
 to ``out`` (the shipped ``explorer/concepts/weights/prosqa-lcm.*`` by default). The real
@@ -38,20 +38,15 @@ STATE_FORMAT = "latent-explorer.lcm-trainer/1"
 
 @dataclass
 class LCMTrainConfig:
+    """The Base-LCM's training settings (``max_minutes`` may change between resumed runs)."""
+
     seed: int = 0
     n_problems: int = 4000
     epochs: int = 40
     batch_size: int = 32
     lr: float = 1e-3
-    max_minutes: float = 20.0
-    save_every: int = 1
-
-
-def _prepare(problems: Sequence[dict[str, Any]], enc: Any, progress: bool) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    parsed = [parse_problem(p) for p in problems]
-    texts = sorted({t for p in parsed for t in (*p["statements"], p["question"], *p["steps"])})
-    vecs = enc.encode(texts, batch_size=64, progress=progress)
-    return parsed, dict(zip(texts, vecs))
+    max_minutes: float = 20.0     # training-time budget of one call (running it again goes on)
+    save_every: int = 1           # epochs between checkpoints
 
 
 def _batch(parsed: Sequence[dict[str, Any]], table: dict[str, np.ndarray], norm: RobustNormalizer,

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .commands import report
 from .errors import ExplorerError, InputError

@@ -151,3 +151,17 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert steps == {m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())["global_step"]
                      for m in steps}
+
+
+def test_the_audit_reads_index_rules_raw_and_relabelled(real):
+    """In the real file the larger index is the answer 60 % of the time; relabelled as training
+    relabels them, no index rule tells anything."""
+    from explorer.tasks.prosqa.audit import audit
+
+    raw = audit(real)
+    assert raw["larger index"]["n"] == 300 and raw["larger index"]["right"] == pytest.approx(0.6, abs=0.02)
+    gen = generate(1500, seed=11)
+    assert audit(gen)["larger index"]["right"] > 0.58                     # the generator's DAGs: low → high
+    rel = audit(gen, relabel_seed=0)
+    for rule in ("larger index", "index nearer the root"):
+        assert abs(rel[rule]["right"] - 0.5) < 0.04, (rule, rel[rule])

@@ -42,7 +42,7 @@ from torch import nn
 
 from ..errors import ExplorerError, InputError, SaveFileError
 from ..io import atomic_write_safetensors, atomic_write_text, read_safetensors
-from ..training import LoopConfig, Trainer
+from ..training import LoopConfig, RecipeDefaults, Trainer, shuffled_batches
 
 FORMAT = "latent-explorer.sentence-autoencoder/1"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -239,7 +239,7 @@ def exact_match(ae: SentenceAutoencoder, texts: Sequence[str]) -> float:
     return sum(g == t for g, t in zip(got, texts)) / max(1, len(texts))
 
 
-class DecoderRecipe:
+class DecoderRecipe(RecipeDefaults):
     """Teacher-forced cross-entropy of the decoder on noisy MiniLM vectors of ``sentences``, as a
     recipe of the one trainer (:mod:`explorer.training`). The vectors are encoded once when
     constructed; a batch is a list of sentence indices (its tensors are built in :meth:`loss`, the
@@ -275,14 +275,8 @@ class DecoderRecipe:
         save_decoder(model, self.vocab, folder / "model.safetensors", dtype="float32",  # type: ignore[arg-type]
                      extra={"train": asdict(self.cfg)})
 
-    def begin_epoch(self, epoch: int) -> int:
-        return 0
-
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        order = list(range(len(self.ids)))
-        random.Random(self.cfg.seed * 1000 + epoch).shuffle(order)
-        bs = self.cfg.batch_size
-        return [order[s:s + bs] for s in range(0, len(order), bs)]
+        return shuffled_batches(len(self.ids), self.cfg.batch_size, self.cfg.seed * 1000 + epoch)
 
     def loss(self, model: nn.Module, batch: list[int], step: int) -> tuple[torch.Tensor, dict[str, Any]]:
         T = max(len(self.ids[i]) for i in batch) + 1
@@ -300,14 +294,6 @@ class DecoderRecipe:
         logits = model(v.to(dev), inp.to(dev))
         return self.loss_fn(logits.reshape(-1, logits.shape[-1]), tgt.to(dev).reshape(-1)), {}
 
-    def evaluate(self, model: nn.Module, epoch: int) -> dict[str, Any] | None:
-        return None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
 
 
 def _sha(items: Sequence[str]) -> str:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import random
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -143,25 +143,16 @@ def build_recurrent_model(tokenizer: Any, cfg: TrainConfig) -> RecurrentForCausa
     return RecurrentForCausalLM(mc)
 
 
-class RecurrentRecipe:
+class RecurrentRecipe(training.ProblemRecipe):
     """Huginn's recipe on ProsQA (either task, words or graph tokens) as a recipe of the one trainer."""
 
     format = STATE_FORMAT
     resume_keys = ("mean_recurrence", "backprop_depth", "n_embd", "n_core", "task", "queries", "max_hops",
                    "supervise", "recurrence", "encoding")
 
-    def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, *, base: str | Path | None = None,
-                 eval_data: Sequence[dict[str, Any]] | None = None, eval_limit: int = 50) -> None:
-        cfg.check()
-        self.cfg, self.data, self.base = cfg, list(data), base
-        self.eval_data, self.eval_limit = eval_data, eval_limit
+    def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
+        super().__init__(data, cfg, **kw)
         self.name = f"recurrent r̄={cfg.mean_recurrence}"
-
-    def settings(self) -> dict[str, Any]:
-        return asdict(self.cfg)
-
-    def n_examples(self) -> int:
-        return len(self.data)
 
     def build(self, resume: Path | None) -> torch.nn.Module:
         src = resume if resume is not None else self.base
@@ -208,9 +199,6 @@ class RecurrentRecipe:
             return encode_reach_graph(problem, rng, self.cfg.queries, self.cfg.max_hops)
         return encode_reach(self.tokenizer, problem, rng, self.cfg.queries, self.cfg.max_hops)
 
-    def begin_epoch(self, epoch: int) -> int:
-        return 0
-
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.data))
         pad = int(self.tokenizer.pad_token_id)
@@ -245,12 +233,6 @@ class RecurrentRecipe:
                                   exit="kl", limit=self.eval_limit)
         return {"accuracy": res["accuracy"], "adaptive_accuracy": res["adaptive"]["accuracy"],
                 "mean_iterations": res["adaptive"]["mean_iterations"], "n": res["n"]}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
 
 
 class Trainer(training.ProblemTrainer):

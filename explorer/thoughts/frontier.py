@@ -209,7 +209,6 @@ def frontier_table(model: Any, data: Sequence[dict[str, Any]], n_thoughts: int |
 def frontier_figure(table: dict[str, Any], reading: str = "prob"):
     """Small multiples of :func:`frontier_table` (one panel per hop count): each group's ``prob``
     or ``inner`` per thought."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     if reading not in ("prob", "inner"):

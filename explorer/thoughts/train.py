@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -162,25 +162,16 @@ class TrainConfig:
 
 
 # -- the recipe ---------------------------------------------------------------------------------------
-class CoconutRecipe:
+class CoconutRecipe(training.ProblemRecipe):
     """The Coconut curriculum (and its CoT / no-CoT baselines) as a recipe of the one trainer."""
 
     format = STATE_FORMAT
     resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "uniform_prob", "encoding", "arch")
 
-    def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, *, base: str | Path | None = None,
-                 eval_data: Sequence[dict[str, Any]] | None = None, eval_limit: int = 100) -> None:
-        cfg.check()
-        self.cfg, self.data, self.base = cfg, list(data), base
-        self.eval_data, self.eval_limit = eval_data, eval_limit
+    def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
+        super().__init__(data, cfg, **kw)
         self.name, self.stage = cfg.method, 0
         self.ids: dict[str, int] = {}
-
-    def settings(self) -> dict[str, Any]:
-        return asdict(self.cfg)
-
-    def n_examples(self) -> int:
-        return len(self.data)
 
     def build(self, resume: Path | None) -> torch.nn.Module:
         src = resume if resume is not None else self.base

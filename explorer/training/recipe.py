@@ -5,6 +5,8 @@ either. Every method (``thoughts``, ``recurrent``, ``concepts``, graph tokens) i
 """
 from __future__ import annotations
 
+import random
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
@@ -55,6 +57,47 @@ class Recipe(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
+
+
+class RecipeDefaults:
+    """The optional parts of a recipe, for recipes that have none of them: no curriculum (stage 0),
+    no evaluation, no extra state."""
+
+    def begin_epoch(self, epoch: int) -> int:
+        return 0
+
+    def evaluate(self, model: torch.nn.Module, epoch: int) -> dict[str, Any] | None:
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class ProblemRecipe(RecipeDefaults):
+    """A recipe over a list of problems and a config dataclass (checked first): ``data``, ``cfg``,
+    ``base`` (a checkpoint to start from), ``eval_data`` and ``eval_limit``."""
+
+    def __init__(self, data: Sequence[dict[str, Any]], cfg: Any, *, base: str | Path | None = None,
+                 eval_data: Sequence[dict[str, Any]] | None = None, eval_limit: int = 100) -> None:
+        cfg.check()
+        self.cfg, self.data, self.base = cfg, list(data), base
+        self.eval_data, self.eval_limit = eval_data, eval_limit
+
+    def settings(self) -> dict[str, Any]:
+        return asdict(self.cfg)
+
+    def n_examples(self) -> int:
+        return len(self.data)
+
+
+def shuffled_batches(n: int, batch_size: int, seed: int) -> list[list[int]]:
+    """The indices ``0..n-1`` shuffled with ``random.Random(seed)``, cut into batches."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return [order[s:s + batch_size] for s in range(0, n, batch_size)]
 
 
 def check_same_run(where: Path, saved: dict[str, Any], now: dict[str, Any], keys: Sequence[str]) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 
 from ...io import atomic_path
-from ...training import LoopConfig, Trainer
+from ...training import LoopConfig, RecipeDefaults, Trainer, shuffled_batches
 from .model import DEFAULT_PATH, BaseLCM, LCMConfig, RobustNormalizer, _sequence, load_lcm, parse_problem
 
 STATE_FORMAT = "latent-explorer.lcm-trainer/1"
@@ -77,7 +76,7 @@ def _batch(parsed: Sequence[dict[str, Any]], table: dict[str, np.ndarray], norm:
     return x, types, sidx, pad, y, tmask
 
 
-class LCMRecipe:
+class LCMRecipe(RecipeDefaults):
     """The Base-LCM's next-concept regression as a recipe of the one trainer (:mod:`explorer.training`).
 
     The problems, their MiniLM concepts and the normaliser are ready once constructed; a batch is
@@ -113,14 +112,8 @@ class LCMRecipe:
     def save_model(self, model: nn.Module, folder: Path) -> None:
         model.save(folder / "model.safetensors", extra={"train": asdict(self.cfg)})  # float32: resumes exactly
 
-    def begin_epoch(self, epoch: int) -> int:
-        return 0
-
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        order = list(range(len(self.parsed)))
-        random.Random(self.cfg.seed * 7919 + epoch).shuffle(order)
-        bs = self.cfg.batch_size
-        return [order[s:s + bs] for s in range(0, len(order), bs)]
+        return shuffled_batches(len(self.parsed), self.cfg.batch_size, self.cfg.seed * 7919 + epoch)
 
     def loss(self, model: nn.Module, batch: list[int], step: int) -> tuple[torch.Tensor, dict[str, Any]]:
         dev = next(model.parameters()).device

@@ -8,7 +8,12 @@ Coconut-format file so that generated data can be compared with the real set:
 
 ``latent-explorer prosqa audit FILE.json [FILE.json ...] --json``
 
-With ``--graphs`` it compares how the files' graphs are built instead (:func:`graph_stats`).
+With ``--graphs`` it compares how the files' graphs are built instead (:func:`graph_stats`). The
+index rules (``larger index``, ``index nearer the root``) are what a model reading graph tokens
+(:mod:`.graph_tokens`) could exploit if node indices were not relabelled: they read the indices
+as the file gives them (in the real validation set the larger index is right in 60 % of the
+problems); ``--relabel SEED`` reads them as graph-token training shows them, relabelled per
+problem, where no index rule can tell anything.
 
 For each rule: ``right``, the share of problems where the rule picks the right option among those
 where it picks one at all (ties abstain), and ``n``, how many it picks in. 0.5 means the rule tells
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from collections import Counter
 from typing import Any, Sequence
@@ -27,6 +33,7 @@ from typing import Any, Sequence
 from ...errors import ExplorerError, InputError
 from .generate import load, parent_counts
 from .graph import distances
+from .graph_tokens import relabelling
 
 #: rule name → what it compares (the rule picks the option with the larger value)
 RULES: dict[str, str] = {
@@ -34,6 +41,8 @@ RULES: dict[str, str] = {
     "more ancestors": "how many nodes reach the option",
     "named last": "where the option is last named in the statements",
     "first option": "the option asked first in 'Is X a A or B?'",
+    "larger index": "the option's node index (its graph token when nodes are not relabelled)",
+    "index nearer the root": "minus the distance between the option's index and the root's",
 }
 #: the baseline for the lookup questions ("What is Tom?"): a guess that ignores the subject
 LOOKUP_RULE = "lookup: most-named concept"
@@ -48,12 +57,15 @@ def _options(problem: dict[str, Any]) -> tuple[str, str, list[str]]:
     return right, wrong, asked
 
 
-def rule_scores(problem: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """Per rule, (score of the right option, score of the wrong one); the rule picks the larger."""
+def rule_scores(problem: dict[str, Any], labels: Sequence[int] | None = None) -> dict[str, tuple[float, float]]:
+    """Per rule, (score of the right option, score of the wrong one); the rule picks the larger.
+    ``labels``: node index → graph token, as a relabelled training example shows the nodes (the
+    index rules then read the tokens)."""
     sym, edges = problem["idx_to_symbol"], problem["edges"]
     n = len(sym)
     right, wrong, asked = _options(problem)
-    r, w = sym.index(right), sym.index(wrong)
+    r, w, root = sym.index(right), sym.index(wrong), int(problem.get("root", 0))
+    lab = list(labels) if labels is not None else list(range(n))
     named = parent_counts(n, edges)  # a leaf is named once per parent
     reach = [distances(n, edges, u) for u in range(n)]
     ancestors = [sum(1 for u in range(n) if u != v and v in reach[u]) for v in range(n)]
@@ -61,19 +73,25 @@ def rule_scores(problem: dict[str, Any]) -> dict[str, tuple[float, float]]:
     last = lambda name: float(statements.rfind(f" {name}."))  # noqa: E731
     return {"named more often": (named[r], named[w]), "more ancestors": (ancestors[r], ancestors[w]),
             "named last": (last(right), last(wrong)),
-            "first option": (float(asked[0] == right), float(asked[0] == wrong))}
+            "first option": (float(asked[0] == right), float(asked[0] == wrong)),
+            "larger index": (float(lab[r]), float(lab[w])),
+            "index nearer the root": (-abs(lab[r] - lab[root]), -abs(lab[w] - lab[root]))}
 
 
-def audit(problems: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``{rule: {"right": share, "n": problems it decides}}`` over ``problems`` (see the module docs)."""
+def audit(problems: Sequence[dict[str, Any]], relabel_seed: int | None = None) -> dict[str, dict[str, Any]]:
+    """``{rule: {"right": share, "n": problems it decides}}`` over ``problems`` (see the module docs).
+    ``relabel_seed``: read the index rules on the nodes relabelled as graph-token training relabels
+    them (:func:`~explorer.tasks.prosqa.graph_tokens.relabelling`, seeded)."""
     if not problems:
         raise InputError("no problems to audit; pass a non-empty Coconut-format list.")
     votes: dict[str, list[bool]] = {name: [] for name in [*RULES, LOOKUP_RULE]}
+    rng = random.Random(relabel_seed) if relabel_seed is not None else None
     for p in problems:
         if not {"idx_to_symbol", "edges", "target", "neg_target"} <= set(p):
             raise InputError("a problem lacks idx_to_symbol / edges / target / neg_target; the audit needs the "
                              "graph (files written by `latent-explorer prosqa generate` and the real set have it).")
-        for name, (a, b) in rule_scores(p).items():
+        labels = relabelling(len(p["idx_to_symbol"]), rng) if rng is not None else None
+        for name, (a, b) in rule_scores(p, labels).items():
             if a != b:
                 votes[name].append(a > b)
         votes[LOOKUP_RULE] += lookup_guesses(p)
@@ -151,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="+", help="Coconut-format ProsQA files (generated, or the real validation set)")
     ap.add_argument("--limit", type=int, default=None, help="audit the first N problems of each file")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
+    ap.add_argument("--relabel", type=int, default=None, metavar="SEED",
+                    help="read the index rules on nodes relabelled as graph-token training does (seeded)")
     ap.add_argument("--graphs", action="store_true",
                     help="instead: how the graphs are built (nodes, statements, parents per concept, ...)")
     args = ap.parse_args(argv)
@@ -158,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.graphs:
             stats = {f: graph_stats(load(f)[: args.limit]) for f in args.files}
         else:
-            results = {f: audit(load(f)[: args.limit]) for f in args.files}
+            results = {f: audit(load(f)[: args.limit], args.relabel) for f in args.files}
     except ExplorerError as e:
         print(f"latent-explorer prosqa audit: {type(e).__name__}: {e}", file=sys.stderr)
         return 2

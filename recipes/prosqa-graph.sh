@@ -33,11 +33,12 @@ export HF_HUB_OFFLINE=1
 
 # -- sizes ------------------------------------------------------------------------------------------
 # N training problems (generated, seed 7), D width, L layers, H heads, E epochs per Coconut stage,
-# EPOCHS in all (the same for every model), B batch, LR peak learning rate (warm-up, then cosine).
+# EPOCHS in all (the same for every model), B batch, LR peak learning rate (warm-up, then cosine),
+# WARM optimizer steps of the warm-up stage on small graphs (below).
 case "$SIZE/$MODE" in
-  full/gpu) N=${N:-16000}; D=${D:-256}; L=${L:-2}; H=${H:-8}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-256}; LR=${LR:-1e-3} ;;
-  full/cpu) N=${N:-16000}; D=${D:-128}; L=${L:-2}; H=${H:-4}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-64}; LR=${LR:-1e-3} ;;
-  tiny/*)   N=${N:-24}; D=${D:-16}; L=${L:-1}; H=${H:-2}; E=${E:-1}; EPOCHS=${EPOCHS:-2}; B=${B:-8}; LR=${LR:-1e-3} ;;
+  full/gpu) N=${N:-16000}; D=${D:-256}; L=${L:-2}; H=${H:-8}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-256}; LR=${LR:-1e-3}; WARM=${WARM:-1500} ;;
+  full/cpu) N=${N:-16000}; D=${D:-128}; L=${L:-2}; H=${H:-4}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-64}; LR=${LR:-1e-3}; WARM=${WARM:-1500} ;;
+  tiny/*)   N=${N:-24}; D=${D:-16}; L=${L:-1}; H=${H:-2}; E=${E:-1}; EPOCHS=${EPOCHS:-2}; B=${B:-8}; LR=${LR:-1e-3}; WARM=${WARM:-2} ;;
   *) echo "SIZE must be full or tiny and MODE gpu, cpu or auto (got SIZE=$SIZE MODE=$MODE)" >&2; exit 2 ;;
 esac
 if [ "$MODE" = gpu ]; then
@@ -47,22 +48,33 @@ else
   export OMP_NUM_THREADS=$THREADS
 fi
 mkdir -p "$RUNS"
-[ -f "$RUNS/train.json" ] || "$BIN/latent-explorer" prosqa generate "$RUNS/train.json" --n "$N" --seed 7
-[ -f "$RUNS/heldout.json" ] || "$BIN/latent-explorer" prosqa generate "$RUNS/heldout.json" --n 500 --seed 8
-COMMON=(--train "$RUNS/train.json" --valid "$RUNS/heldout.json" --eval-limit 100 --encoding graph --seed 0
-        --batch-size "$B" --lr "$LR" --warmup-steps 100 --schedule cosine --num-epochs "$EPOCHS"
+gen() { [ -f "$RUNS/$1" ] || "$BIN/latent-explorer" prosqa generate "$RUNS/$1" "${@:2}"; }
+gen train.json --n "$N" --seed 7
+gen heldout.json --n 500 --seed 8
+# the warm-up's small graphs (6-10 nodes, answers 1-2 hops away): the node lookup ("which edges
+# start at x?") forms there in ~1,500 steps, where on full-size graphs it had not after 1,000
+gen warm.json --n "$((N < 4000 ? N : 4000))" --seed 5 --min-nodes 6 --max-nodes 10 --min-hops 1 --max-hops 2 \
+    --layout sparse --max-extra-persons 3 --max-parents 3
+SHARED=(--encoding graph --seed 0 --batch-size "$B" --lr "$LR" --warmup-steps 100 --schedule cosine
         --save-every 1000000 --save-minutes 5 "${RUN[@]}")
+WARMUP=(--train "$RUNS/warm.json" --num-epochs 100000 --max-steps "$WARM" "${SHARED[@]}")
+MAIN=(--train "$RUNS/train.json" --valid "$RUNS/heldout.json" --eval-limit 100 --num-epochs "$EPOCHS" "${SHARED[@]}")
+GPT=(--arch llama --n-layer "$L" --n-embd "$D" --n-head "$H")
+REC=(--task reach --queries 8 --n-embd "$D" --n-heads "$H" --intermediate-size $((4 * D)) --n-prelude 1 --n-core 1
+     --n-coda 1 --mean-recurrence 8 --backprop-depth 8 --recurrence fixed --supervise iterations)
 
-train_one() {  # the training command of one model
+train_one() {  # one model: the warm-up on small graphs, then the main run from its weights (--base)
   local m=$1 dir=$RUNS/$1
+  local base=(--base "$dir-warm/latest")
   case $m in
-    coconut) "$BIN/latent-explorer" train coconut "$dir" "${COMMON[@]}" --method coconut --c-thought 1 \
-               --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1 --n-layer "$L" --n-embd "$D" --n-head "$H" ;;
-    cot|nocot) "$BIN/latent-explorer" train coconut "$dir" "${COMMON[@]}" --method "$([ "$m" = cot ] && echo cot || echo no_cot)" \
-               --n-layer "$L" --n-embd "$D" --n-head "$H" ;;
-    recurrent) "$BIN/latent-explorer" train recurrent "$dir" "${COMMON[@]}" --task reach --queries 8 --n-embd "$D" \
-               --n-heads "$H" --intermediate-size $((4 * D)) --n-prelude 1 --n-core 1 --n-coda 1 --mean-recurrence 8 \
-               --backprop-depth 8 --recurrence fixed --supervise iterations ;;
+    coconut) "$BIN/latent-explorer" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
+             "$BIN/latent-explorer" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method coconut --c-thought 1 \
+               --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1 "${GPT[@]}" ;;
+    cot|nocot) local method; method=$([ "$m" = cot ] && echo cot || echo no_cot)
+             "$BIN/latent-explorer" train coconut "$dir-warm" "${WARMUP[@]}" --method "$method" "${GPT[@]}" &&
+             "$BIN/latent-explorer" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method "$method" "${GPT[@]}" ;;
+    recurrent) "$BIN/latent-explorer" train recurrent "$dir-warm" "${WARMUP[@]}" "${REC[@]}" &&
+             "$BIN/latent-explorer" train recurrent "$dir" "${MAIN[@]}" "${base[@]}" "${REC[@]}" ;;
     *) echo "unknown model $m (MODELS may hold coconut cot nocot recurrent)" >&2; return 2 ;;
   esac
 }
@@ -93,17 +105,17 @@ if [ "${SHIP:-0}" = 1 ]; then
                    --model "$RUNS/$m/latest" "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
     esac
   done
-  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
-  shape="$L layers, d=$D, $H heads; ProsQA as graph tokens, $N generated problems, $EPOCHS epochs"
+  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
+  shape="$L layers, d=$D, $H heads; ProsQA as graph tokens: $WARM warm-up steps on small graphs, then $N generated problems for $EPOCHS epochs"
   for m in $MODELS; do
     case $m in
-      coconut) what="Coconut GPT-2 ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1)" ;;
-      cot) what="Chain-of-thought GPT-2 ($shape; the path as node tokens, then the answer)" ;;
-      nocot) what="No-CoT GPT-2 ($shape; the answer straight away)" ;;
+      coconut) what="Coconut, a Llama-style transformer ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1)" ;;
+      cot) what="Chain of thought, a Llama-style transformer ($shape; the path as node tokens, then the answer)" ;;
+      nocot) what="No-CoT, a Llama-style transformer ($shape; the answer straight away)" ;;
       recurrent) what="Recurrent-depth model (prelude 1, core 1 iterated, coda 1; $shape; iteration j taught the nodes within j hops)" ;;
     esac
     "$BIN/latent-explorer" train ship "$RUNS/$m" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \
-        --description "$what" --command "$cmd" --device "$MODE" --results "$RUNS/$m-eval.json" \
+        --description "$what" --command "$cmd" --device "$MODE" --stages "$RUNS/$m-warm" --results "$RUNS/$m-eval.json" \
         ${SHIP_TO:+--dest "$SHIP_TO"} ${OUT:+--copy-to "$OUT"}
   done
 fi

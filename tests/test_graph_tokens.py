@@ -143,9 +143,10 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
     for name in names:
         prov = json.loads((tmp_path / "out" / name / "provenance.json").read_text())
         assert "MODE=gpu SIZE=tiny" in prov["command"] and prov["cost"]["device"] == "gpu"
+        assert len(prov["cost"]["stages"]) == 2 and prov["results"]   # the warm-up and the main run
         assert (tmp_path / "out" / name / "model.safetensors").stat().st_size < 16 * 2 ** 20
     steps = {m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())["global_step"]
-             for m in ("coconut", "cot", "nocot", "recurrent")}
+             for m in ("coconut", "cot", "nocot", "recurrent", "coconut-warm", "recurrent-warm")}
     env.update(MODE="cpu", SHIP="0")
     r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import SaveFileError
 from ..io import atomic_dir
@@ -33,15 +33,20 @@ def ship_checkpoint(src: str | Path, name: str, *, description: str, provenance:
     return dest
 
 
-def run_cost(run_dir: str | Path, device: str) -> dict[str, Any]:
-    """What a run cost: training minutes (from its checkpoint) and the device, for provenance."""
-    state_file = Path(run_dir) / "latest" / "trainer_state.json"
-    try:
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-        minutes = float(state["elapsed_s"]) / 60
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise SaveFileError(f"{state_file} is missing or unreadable ({e}); train the run first.") from e
-    return {"device": device, "train_minutes": round(minutes, 1), "steps": state.get("global_step")}
+def run_cost(run_dirs: Sequence[str | Path], device: str) -> dict[str, Any]:
+    """What the runs behind a model cost (a warm-up stage and the main run, say): training minutes
+    and steps of each, from their checkpoints, their sum and the device, for provenance."""
+    stages = {}
+    for run_dir in run_dirs:
+        state_file = Path(run_dir) / "latest" / "trainer_state.json"
+        try:
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+            stages[Path(run_dir).name] = {"minutes": round(float(state["elapsed_s"]) / 60, 1),
+                                          "steps": int(state["global_step"])}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SaveFileError(f"{state_file} is missing or unreadable ({e}); train the run first.") from e
+    return {"device": device, "train_minutes": round(sum(v["minutes"] for v in stages.values()), 1),
+            "stages": stages}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--description", required=True)
     ap.add_argument("--command", required=True, help="the one command that reproduces the model")
     ap.add_argument("--device", default="cpu", help="where it was trained (for the cost)")
+    ap.add_argument("--stages", nargs="*", default=[], help="earlier runs it started from (their cost counts too)")
     ap.add_argument("--results", nargs="*", default=[], help="JSON files of measured results (key: file stem)")
     ap.add_argument("--dest", default=None, help="ship into this folder instead of explorer/models/shipped")
     ap.add_argument("--copy-to", default=None, help="also copy the shipped folder here")
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             except (OSError, ValueError) as e:
                 raise SaveFileError(f"{f} is not a readable JSON file of results ({e}); run the evaluation first.") from e
         dest = ship_checkpoint(Path(args.run_dir) / "latest", args.name, description=args.description,
-                               provenance={"command": args.command, "cost": run_cost(args.run_dir, args.device),
+                               provenance={"command": args.command, "cost": run_cost([*args.stages, args.run_dir], args.device),
                                            "results": results}, dest_root=args.dest)
         if args.copy_to:
             with atomic_dir(Path(args.copy_to) / args.name) as tmp:

@@ -2,7 +2,7 @@
 
     python docs/figures.py [--out docs/images] [--problems 100]
 
-The figures are the package's own plotly figures (``explorer.recurrent.report`` and
+The figures are the package's own plotly figures (``explorer.plots``; the trajectory through
 ``explorer.recurrent.figure``), drawn by headless Chromium (``/usr/bin/chromium``, as in the browser
 tests) from plotly's bundled JavaScript: no network. The accuracy and hops figures read the numbers
 the recipe published with the model and with its same-size baseline without recurrence
@@ -46,7 +46,7 @@ def recurrent_figures(n_problems: int) -> dict[str, object]:
     import explorer
     from explorer.models.registry import SHIPPED_DIR
     from explorer.recurrent import figure
-    from explorer.recurrent.report import accuracy_figure, distance_figure, hop_curves_figure, hops_figure
+    from explorer.plots import accuracy_figure, distance_figure, hop_curves_figure, hops_figure
     from explorer.recurrent.evaluate import distance_mass, evaluate_iterations
     from explorer.tasks.prosqa import VALIDATION, load
     from explorer.tasks.prosqa.generate import fixed_hop_sets

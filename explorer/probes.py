@@ -184,26 +184,11 @@ class LogitLens:
 
     def figure(self, value: str = "prob", max_positions: int = 40):
         """A plotly heatmap: points × positions, the top-1 token written in each cell, colour =
-        its probability (``value="prob"``), the entropy, or the target's probability."""
-        import plotly.graph_objects as go
+        its probability (``value="prob"``), the entropy, or the target's probability
+        (:func:`explorer.plots.logit_lens_figure`)."""
+        from .plots import logit_lens_figure
 
-        if value == "prob":
-            z, title = self.top_probs[:, :, 0], "top-1 probability"
-        elif value == "entropy":
-            z, title = self.entropy, "entropy (nats)"
-        elif value == "target" and self.target_prob is not None:
-            z, title = self.target_prob, f"p({self.target!r})"
-        else:
-            raise InputError(f"value must be 'prob', 'entropy' or 'target' (with a target), got {value!r}.")
-        t0 = max(0, len(self.tokens) - max_positions)
-        cols = [f"{i}:{tok!r}" for i, tok in enumerate(self.tokens)][t0:]
-        text = [[self.top_tokens[p][t][0] for t in range(t0, len(self.tokens))] for p in range(len(self.points))]
-        fig = go.Figure(go.Heatmap(z=z[:, t0:], x=cols, y=self.points, text=text, texttemplate="%{text}",
-                                   colorscale="Viridis", colorbar={"title": title},
-                                   hovertemplate="%{y} @ %{x}<br>top-1 %{text}<br>" + title + " %{z:.3f}<extra></extra>"))
-        fig.update_layout(title=f"Logit lens — {title}", height=max(300, 18 * len(self.points) + 120),
-                          yaxis={"autorange": "reversed"}, margin={"l": 80, "r": 20, "t": 50, "b": 80})
-        return fig
+        return logit_lens_figure(self, value, max_positions)
 
     def __repr__(self) -> str:
         return (f"LogitLens(points={len(self.points)}, positions={len(self.tokens)}, k={self.k}"

@@ -114,7 +114,8 @@ def test_generated_problems_fit_and_train_a_coconut_model(tmp_path, real):
 
     # the frontier, measured on the checkpoint: per hop count, per thought, every group and the path node
     import explorer
-    from explorer.thoughts.frontier import frontier_figure, frontier_probe, frontier_table
+    from explorer.plots import frontier_figure
+    from explorer.thoughts.frontier import frontier_probe, frontier_table
 
     model = explorer.load_model(tmp_path / "run" / "latest")
     r = frontier_probe(model, real[0], 2)

@@ -240,13 +240,13 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path, task):
     assert 1 <= res["adaptive"]["answer_iterations"] <= 2
     assert set(res["adaptive"]["answer_iterations_by_hops"]) == set(res["adaptive"]["accuracy_by_hops"])
     # the figures of the docs, from this result
-    from explorer.recurrent.report import accuracy_figure, hops_figure
+    from explorer.plots import accuracy_figure, hops_figure
 
     fig = accuracy_figure(res, baselines={"no-CoT": 0.6})
     assert list(fig.data[0].x) == [1, 2] and fig.data[1].name.startswith("adaptive exit")
     assert any("no-CoT 0.60" in a.text for a in fig.layout.annotations)
     assert list(fig.layout.xaxis.tickvals) == [1, 2]  # ticks at the iteration counts measured, not log decades
-    from explorer.recurrent.report import hop_curves_figure
+    from explorer.plots import hop_curves_figure
 
     curves = hop_curves_figure({2: res, 1: {"accuracy": {"1": 1.0, "4": 0.9}}}, baselines={2: 0.55})
     assert [t.name for t in curves.data if t.showlegend is not False] == ["1 hop", "2 hops"]
@@ -605,7 +605,7 @@ def test_reach_evaluation_reads_the_options_after_the_question(tok):
 
 
 def test_distance_mass_sums_node_probabilities_by_hops(tok):
-    from explorer.recurrent.report import distance_figure
+    from explorer.plots import distance_figure
     from explorer.recurrent.evaluate import distance_mass, reach_logits
     from explorer.tasks.prosqa.tokenizer import name_token_ids
 

@@ -277,7 +277,8 @@ def generate(model: Any, prompt: Any, max_new_tokens: int = 32, exit: str = "kl"
 def trajectory_pca(traj: Trajectory) -> dict[str, Any]:
     """A per-token PCA of an iteration trajectory, as data: ``coords`` (n, 2) per iteration,
     ``distance_to_final`` ‖s_r − s_final‖ and ``rel_distance_to_final`` (/ ‖s_final‖) per
-    iteration, plus ``names``, ``iterations`` and the ``delta_rel`` scalar."""
+    iteration, plus ``names``, the steps' ``labels``, ``iterations`` and the ``delta_rel`` scalar
+    (what :func:`explorer.plots.trajectory_figure` draws)."""
     from ..projection import fit_projection
 
     v = traj.vectors().astype(np.float64)
@@ -287,7 +288,8 @@ def trajectory_pca(traj: Trajectory) -> dict[str, Any]:
     final = v[-1]
     dist = np.linalg.norm(v - final, axis=1)
     nf = float(np.linalg.norm(final))
-    return {"names": traj.names, "iterations": [int(n.split(".")[-1]) for n in traj.names],
+    return {"names": traj.names, "labels": [step.label for step in traj.steps],
+            "iterations": [int(n.split(".")[-1]) for n in traj.names],
             "coords": np.asarray(coords, np.float32), "distance_to_final": dist,
             "rel_distance_to_final": dist / nf if nf > 0 else np.full_like(dist, np.nan),
             "delta_rel": traj.scalar("delta_rel") if "delta_rel" in traj.scalar_names else np.full(len(v), np.nan),
@@ -295,28 +297,11 @@ def trajectory_pca(traj: Trajectory) -> dict[str, Any]:
 
 
 def figure(traj: Trajectory | IterationResult, position: int = -1):
-    """A plotly figure: the PCA path of one token's states (left) and the distance to the final
-    state and ‖Δs‖/‖s‖ per iteration (right, log scale)."""
-    from plotly.subplots import make_subplots
-    import plotly.graph_objects as go
+    """A plotly figure of one token's trajectory (``position`` of an :class:`IterationResult`): the
+    PCA path of its states and its convergence per iteration (:func:`explorer.plots.trajectory_figure`)."""
+    from ..plots import trajectory_figure
 
-    if isinstance(traj, IterationResult):
-        traj = traj.trajectories[position]
-    d = trajectory_pca(traj)
-    labels = [s.label for s in traj.steps]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("states (PCA)", "convergence"))
-    fig.add_trace(go.Scatter(x=d["coords"][:, 0], y=d["coords"][:, 1], mode="lines+markers", text=labels,
-                             hovertemplate="%{text}<extra></extra>", name="state",
-                             marker=dict(color=d["iterations"], colorscale="Viridis", size=8, showscale=False)),
-                  row=1, col=1)
-    fig.add_trace(go.Scatter(x=d["iterations"], y=d["rel_distance_to_final"], mode="lines+markers",
-                             name="‖s_r − s_final‖ / ‖s_final‖"), row=1, col=2)
-    fig.add_trace(go.Scatter(x=d["iterations"], y=d["delta_rel"], mode="lines+markers", name="‖Δs‖ / ‖s‖"),
-                  row=1, col=2)
-    fig.update_yaxes(type="log", row=1, col=2)
-    fig.update_xaxes(title_text="iteration", row=1, col=2)
-    fig.update_layout(title=d["title"], height=380, margin=dict(l=40, r=20, t=60, b=40))
-    return fig
+    return trajectory_figure(trajectory_pca(traj.trajectories[position] if isinstance(traj, IterationResult) else traj))
 
 
 # -- the recurrent-depth model -----------------------------------------------------------------------

@@ -19,9 +19,10 @@ evenly among them. Beside the probability, each node gets the inner product of t
 its input embedding (the superposition paper's second reading, Table 5), and the node of the
 reasoning path at that hop (``path``) is reported on its own. Models that read graph tokens
 (:mod:`explorer.tasks.prosqa.graph_tokens`) are probed the same way: every node is one token.
-:func:`frontier_probe` returns the numbers and a plotly figure; :func:`frontier_share` averages
+:func:`frontier_probe` returns the numbers (``.figure()`` draws them); :func:`frontier_share` averages
 the frontier's share of the node probability over a data set, and :func:`frontier_table` every
-group's probability and inner product per thought and per hop count of the problems.
+group's probability and inner product per thought and per hop count of the problems
+(:func:`explorer.plots.frontier_figure` draws it).
 The graph search (:func:`~explorer.tasks.prosqa.graph.hop_sets`) and the names' token ids
 (:mod:`explorer.tasks.prosqa.tokenizer`) belong to the task.
 """
@@ -103,22 +104,10 @@ class FrontierResult:
 
     def figure(self):
         """Stacked bars per thought: probability of frontier / other reachable / unreachable nodes,
-        with every node's probability in the hover text."""
-        import plotly.graph_objects as go
+        with every node's probability in the hover text (:func:`explorer.plots.frontier_probe_figure`)."""
+        from ..plots import frontier_probe_figure
 
-        xs = [f"thought.{k}<br>({r['hops']} hops)" for k, r in enumerate(self.rows)]
-        colors = {"frontier": "#e45756", "reachable": "#4c78a8", "unreachable": "#bab0ac"}
-        fig = go.Figure()
-        for g in GROUPS:
-            hover = []
-            for r in self.rows:
-                items = sorted(((r["node_prob"][v], self.names[v]) for v in r["groups"][g]), reverse=True)[:6]
-                hover.append("<br>".join(f"{n}: {p:.3f}" for p, n in items) or "(none)")
-            fig.add_bar(name=g, x=xs, y=[r["sums"][g] for r in self.rows], marker_color=colors[g],
-                        hovertext=hover, hovertemplate="%{x}<br>" + g + " %{y:.3f}<br>%{hovertext}<extra></extra>")
-        fig.update_layout(barmode="stack", title="Next-concept probability of graph nodes per thought",
-                          yaxis_title="probability", height=380, margin={"l": 60, "r": 20, "t": 50, "b": 60})
-        return fig
+        return frontier_probe_figure(self, GROUPS)
 
 
 def frontier_probe(model: Any, problem: dict[str, Any], n_thoughts: int | None = None, *, mode: str = "coconut",
@@ -204,26 +193,3 @@ def frontier_table(model: Any, data: Sequence[dict[str, Any]], n_thoughts: int |
                           for res in results]) for g in keys}
         out[h] = {"n": len(results), "prob": prob, "inner": inner}
     return {"by_hops": out, "groups": keys, "n": len(items)}
-
-
-def frontier_figure(table: dict[str, Any], reading: str = "prob"):
-    """Small multiples of :func:`frontier_table` (one panel per hop count): each group's ``prob``
-    or ``inner`` per thought."""
-    from plotly.subplots import make_subplots
-
-    if reading not in ("prob", "inner"):
-        raise InputError(f"reading must be 'prob' or 'inner', got {reading!r}.")
-    hops = sorted(table["by_hops"])
-    fig = make_subplots(rows=1, cols=max(len(hops), 1), shared_yaxes=True,
-                        subplot_titles=[f"{h} hops (n={table['by_hops'][h]['n']})" for h in hops])
-    colors = {"frontier": "#e45756", "reachable": "#4c78a8", "unreachable": "#bab0ac", "path": "#54a24b"}
-    for c, h in enumerate(hops, start=1):
-        for g in table["groups"]:
-            ys = table["by_hops"][h][reading][g]
-            fig.add_scatter(x=[f"thought.{k}" for k in range(len(ys))], y=ys, name=g, legendgroup=g,
-                            showlegend=c == 1, mode="lines+markers", line={"color": colors.get(g)}, row=1, col=c)
-    label = "summed next-token probability" if reading == "prob" else "mean inner product with node embeddings"
-    fig.update_layout(title=f"What each thought holds: {label}", height=360,
-                      margin={"l": 60, "r": 20, "t": 70, "b": 50})
-    return fig
-

@@ -1,5 +1,20 @@
-"""Figures of a recurrent model's ProsQA evaluation (the dict :func:`~explorer.recurrent.evaluate.evaluate_iterations`
-returns, or its JSON summary from ``latent-explorer prosqa eval --method recurrent --json``).
+"""Every figure the explorer draws, built from the compute objects' data; plotly is imported lazily.
+
+The compute modules return numbers (a :class:`~explorer.probes.LogitLens`, a trajectory's PCA, an
+evaluation's dict, a frontier probe or table); the figure is made last, here, from those numbers,
+and nothing here computes what a figure shows. ``import explorer`` does not import plotly: each
+builder imports it when called, and the compute objects' ``figure()`` methods import this module
+when called. This module imports no compute module (they import it), so it takes plain data and
+duck-typed objects.
+
+Lenses and trajectories
+
+* :func:`logit_lens_figure` — a :class:`~explorer.probes.LogitLens` as a heatmap (``LogitLens.figure``).
+* :func:`trajectory_figure` — a recurrent model's iteration trajectory of one token, from
+  :func:`~explorer.recurrent.engine.trajectory_pca`'s data (``explorer.recurrent.figure``).
+
+A recurrent model's ProsQA evaluation (the dict :func:`~explorer.recurrent.evaluate.evaluate_iterations`
+returns, or its JSON summary from ``latent-explorer prosqa eval --method recurrent --json``)
 
 * :func:`accuracy_figure` — accuracy against the number of core iterations (log axis), the
   adaptive-exit result as a point at its mean iteration count, chance and optional baselines.
@@ -11,12 +26,20 @@ returns, or its JSON summary from ``latent-explorer prosqa eval --method recurre
 * :func:`distance_figure` — for a ``"reach"`` model, where its answer's probability sits per
   iteration, by the nodes' hop distance from the question's person
   (:func:`~explorer.recurrent.evaluate.distance_mass`).
+
+Continuous thoughts' frontier (:mod:`explorer.thoughts.frontier`)
+
+* :func:`frontier_probe_figure` — one problem's probe as stacked bars per thought (``FrontierResult.figure``).
+* :func:`frontier_figure` — :func:`~explorer.thoughts.frontier.frontier_table` as small multiples per hop count.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from ..errors import InputError
+from .errors import InputError
+
+#: the colour of each group of graph nodes in the frontier figures
+_GROUP_COLORS = {"frontier": "#e45756", "reachable": "#4c78a8", "unreachable": "#bab0ac", "path": "#54a24b"}
 
 
 def _num_keys(d: Mapping[Any, float]) -> tuple[list[int], list[float]]:
@@ -24,6 +47,54 @@ def _num_keys(d: Mapping[Any, float]) -> tuple[list[int], list[float]]:
     return [k for k, _ in items], [v for _, v in items]
 
 
+# -- lenses and trajectories -------------------------------------------------------------------------
+def logit_lens_figure(lens: Any, value: str = "prob", max_positions: int = 40):
+    """A plotly heatmap of a :class:`~explorer.probes.LogitLens`: points × positions (the last
+    ``max_positions``), the top-1 token written in each cell, colour = its probability
+    (``value="prob"``), the entropy, or the target's probability."""
+    import plotly.graph_objects as go
+
+    if value == "prob":
+        z, title = lens.top_probs[:, :, 0], "top-1 probability"
+    elif value == "entropy":
+        z, title = lens.entropy, "entropy (nats)"
+    elif value == "target" and lens.target_prob is not None:
+        z, title = lens.target_prob, f"p({lens.target!r})"
+    else:
+        raise InputError(f"value must be 'prob', 'entropy' or 'target' (with a target), got {value!r}.")
+    t0 = max(0, len(lens.tokens) - max_positions)
+    cols = [f"{i}:{tok!r}" for i, tok in enumerate(lens.tokens)][t0:]
+    text = [[lens.top_tokens[p][t][0] for t in range(t0, len(lens.tokens))] for p in range(len(lens.points))]
+    fig = go.Figure(go.Heatmap(z=z[:, t0:], x=cols, y=lens.points, text=text, texttemplate="%{text}",
+                               colorscale="Viridis", colorbar={"title": title},
+                               hovertemplate="%{y} @ %{x}<br>top-1 %{text}<br>" + title + " %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=f"Logit lens — {title}", height=max(300, 18 * len(lens.points) + 120),
+                      yaxis={"autorange": "reversed"}, margin={"l": 80, "r": 20, "t": 50, "b": 80})
+    return fig
+
+
+def trajectory_figure(pca: Mapping[str, Any]):
+    """The PCA path of one token's states (left) and the distance to the final state and ‖Δs‖/‖s‖
+    per iteration (right, log scale); ``pca``: :func:`~explorer.recurrent.engine.trajectory_pca`'s result."""
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("states (PCA)", "convergence"))
+    fig.add_trace(go.Scatter(x=pca["coords"][:, 0], y=pca["coords"][:, 1], mode="lines+markers", text=pca["labels"],
+                             hovertemplate="%{text}<extra></extra>", name="state",
+                             marker=dict(color=pca["iterations"], colorscale="Viridis", size=8, showscale=False)),
+                  row=1, col=1)
+    fig.add_trace(go.Scatter(x=pca["iterations"], y=pca["rel_distance_to_final"], mode="lines+markers",
+                             name="‖s_r − s_final‖ / ‖s_final‖"), row=1, col=2)
+    fig.add_trace(go.Scatter(x=pca["iterations"], y=pca["delta_rel"], mode="lines+markers", name="‖Δs‖ / ‖s‖"),
+                  row=1, col=2)
+    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_xaxes(title_text="iteration", row=1, col=2)
+    fig.update_layout(title=pca["title"], height=380, margin=dict(l=40, r=20, t=60, b=40))
+    return fig
+
+
+# -- a recurrent model's ProsQA evaluation -----------------------------------------------------------
 def accuracy_figure(result: Mapping[str, Any], *, baselines: Mapping[str, float] | None = None,
                     title: str = "ProsQA accuracy vs core iterations"):
     """Accuracy per fixed iteration count; ``baselines`` ({name: accuracy}) as dashed lines."""
@@ -134,4 +205,47 @@ def distance_figure(mass: Mapping[str, Any], title: str = "Where the answer sits
     return fig
 
 
-__all__ = ["accuracy_figure", "distance_figure", "hop_curves_figure", "hops_figure"]
+# -- continuous thoughts' frontier -------------------------------------------------------------------
+def frontier_probe_figure(result: Any, groups: Sequence[str]):
+    """Stacked bars per thought of one problem's frontier probe (a
+    :class:`~explorer.thoughts.frontier.FrontierResult`): probability of each of ``groups``
+    (frontier / other reachable / unreachable nodes), with every node's probability in the hover text."""
+    import plotly.graph_objects as go
+
+    xs = [f"thought.{k}<br>({r['hops']} hops)" for k, r in enumerate(result.rows)]
+    fig = go.Figure()
+    for g in groups:
+        hover = []
+        for r in result.rows:
+            items = sorted(((r["node_prob"][v], result.names[v]) for v in r["groups"][g]), reverse=True)[:6]
+            hover.append("<br>".join(f"{n}: {p:.3f}" for p, n in items) or "(none)")
+        fig.add_bar(name=g, x=xs, y=[r["sums"][g] for r in result.rows], marker_color=_GROUP_COLORS[g],
+                    hovertext=hover, hovertemplate="%{x}<br>" + g + " %{y:.3f}<br>%{hovertext}<extra></extra>")
+    fig.update_layout(barmode="stack", title="Next-concept probability of graph nodes per thought",
+                      yaxis_title="probability", height=380, margin={"l": 60, "r": 20, "t": 50, "b": 60})
+    return fig
+
+
+def frontier_figure(table: Mapping[str, Any], reading: str = "prob"):
+    """Small multiples of :func:`~explorer.thoughts.frontier.frontier_table` (one panel per hop
+    count): each group's ``prob`` or ``inner`` per thought."""
+    from plotly.subplots import make_subplots
+
+    if reading not in ("prob", "inner"):
+        raise InputError(f"reading must be 'prob' or 'inner', got {reading!r}.")
+    hops = sorted(table["by_hops"])
+    fig = make_subplots(rows=1, cols=max(len(hops), 1), shared_yaxes=True,
+                        subplot_titles=[f"{h} hops (n={table['by_hops'][h]['n']})" for h in hops])
+    for c, h in enumerate(hops, start=1):
+        for g in table["groups"]:
+            ys = table["by_hops"][h][reading][g]
+            fig.add_scatter(x=[f"thought.{k}" for k in range(len(ys))], y=ys, name=g, legendgroup=g,
+                            showlegend=c == 1, mode="lines+markers", line={"color": _GROUP_COLORS.get(g)}, row=1, col=c)
+    label = "summed next-token probability" if reading == "prob" else "mean inner product with node embeddings"
+    fig.update_layout(title=f"What each thought holds: {label}", height=360,
+                      margin={"l": 60, "r": 20, "t": 70, "b": 50})
+    return fig
+
+
+__all__ = ["logit_lens_figure", "trajectory_figure", "accuracy_figure", "hops_figure", "hop_curves_figure",
+           "distance_figure", "frontier_probe_figure", "frontier_figure"]

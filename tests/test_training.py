@@ -165,3 +165,24 @@ def test_cosine_schedule_warms_up_and_ends_at_a_tenth(tmp_path):
                                                          warmup_steps=2, device="cpu"), progress=False)
     assert t.lr_at(0) == pytest.approx(0.5) and t.lr_at(1) == pytest.approx(1.0)
     assert t.lr_at(t.total - 1) == pytest.approx(0.1, abs=0.03) and t.lr_at(10 ** 6) == pytest.approx(0.1)
+
+
+def test_a_setting_added_since_the_checkpoint_is_not_compared(tmp_path):
+    """A checkpoint written before a setting existed resumes (the setting is not in its config);
+    a recorded setting that changed is still refused."""
+    loop = LoopConfig(num_epochs=2, batch_size=8, device="cpu", max_steps=3)
+    Trainer(ToyRecipe(), tmp_path / "run", loop, progress=False).train()
+
+    class Newer(ToyRecipe):
+        resume_keys = ("width", "new_setting")
+
+        def settings(self):
+            return {**super().settings(), "new_setting": "x"}
+
+    t = Trainer(Newer(), tmp_path / "run", replace(loop, max_steps=None), progress=False)
+    assert t.state.global_step == 3
+    t.train()
+    with pytest.raises(InputError, match="new_setting='x'"):
+        other = Newer()
+        other.settings = lambda: {"width": 4, "new_setting": "y"}
+        Trainer(other, tmp_path / "run", loop, progress=False)

@@ -118,6 +118,12 @@ def test_generated_problems_fit_and_train_a_coconut_model(tmp_path, real):
     from explorer.thoughts.frontier import frontier_probe, frontier_table
 
     model = explorer.load_model(tmp_path / "run" / "latest")
+    from explorer.thoughts.evaluate import evaluate
+
+    res = evaluate(model, real[:6], "coconut", n_thoughts=2)
+    n_by = {h: sum(len(p["steps"]) == h for p in real[:6]) for h in res["accuracy_by_hops"]}
+    assert sum(n_by.values()) == 6 and res["mean_generated_tokens"] <= 2 + 16
+    assert sum(res["accuracy_by_hops"][h] * n_by[h] for h in n_by) / 6 == pytest.approx(res["accuracy"])
     r = frontier_probe(model, real[0], 2)
     path = G.reasoning_path(real[0])
     assert len(r.rows) == 2 and r.rows[1]["path_prob"] == r.rows[1]["node_prob"][path[1]]
@@ -145,6 +151,9 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
         prov = json.loads((tmp_path / "out" / name / "provenance.json").read_text())
         assert "MODE=gpu SIZE=tiny" in prov["command"] and prov["cost"]["device"] == "gpu"
         assert len(prov["cost"]["stages"]) == 2 and prov["results"]   # the warm-up and the main run
+        result = next(iter(prov["results"].values()))
+        assert result["n"] == 3 and ("accuracy_by_hops" in result if name != "prosqa-recurrent-graph" else
+                                     set(result["accuracy"]) == {"1", "2", "4", "8", "16"})
         assert (tmp_path / "out" / name / "model.safetensors").stat().st_size < 16 * 2 ** 20
     steps = {m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())["global_step"]
              for m in ("coconut", "cot", "nocot", "recurrent", "coconut-warm", "recurrent-warm")}

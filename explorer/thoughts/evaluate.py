@@ -36,8 +36,9 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
     or a callable ``engine(prompt) -> str | ThoughtResult``. ``method``: ``"coconut"``, ``"soft"``
     (``n_thoughts`` continuous thoughts, default: what the checkpoint was trained for), ``"cot"``
     (greedy chain of thought), ``"no_cot"`` (greedy answer straight away). Returns ``accuracy``,
-    ``n``, ``mean_generated_tokens`` (thoughts + language tokens), ``correct`` (per problem) and
-    ``outputs`` (the generated texts)."""
+    ``n``, ``mean_generated_tokens`` (thoughts + language tokens), both also per hop count of the
+    reference path (``accuracy_by_hops``, ``mean_generated_tokens_by_hops``), ``correct`` (per
+    problem) and ``outputs`` (the generated texts)."""
     from .engine import ThoughtResult, think
 
     if method not in METHODS:
@@ -83,8 +84,13 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
         outputs.append(text)
         tokens.append(n_tok)
         correct.append(is_correct_for(tok, text, prob) if tok is not None else is_correct(text, prob["answer"]))
+    by: dict[int, list[int]] = {}
+    for i, prob in enumerate(items):   # hops: the length of the reference reasoning path
+        by.setdefault(len(prob.get("steps", [])), []).append(i)
     return {"accuracy": sum(correct) / len(correct), "n": len(correct),
             "mean_generated_tokens": sum(tokens) / len(tokens), "method": method,
+            "accuracy_by_hops": {h: sum(correct[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
+            "mean_generated_tokens_by_hops": {h: sum(tokens[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
             "correct": correct, "outputs": outputs}
 
 
@@ -118,5 +124,6 @@ def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     res = evaluate(load_model(model_name), load(args.data or VALIDATION), args.mode, n_thoughts=args.n_thoughts,
                    limit=args.limit, progress=not args.json)
     summary = {k: res[k] for k in ("accuracy", "n", "mean_generated_tokens", "method")}
+    summary.update({k: {str(h): v for h, v in res[k].items()} for k in ("accuracy_by_hops", "mean_generated_tokens_by_hops")})
     summary["model"] = model_name
     return summary, res

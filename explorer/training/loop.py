@@ -49,6 +49,17 @@ class LoopConfig:
     threads: int | None = None           # torch CPU threads (None: leave as is)
     precision: str = "fp32"              # "bf16": autocast to bfloat16 on CUDA (fp32 on the CPU)
 
+    @classmethod
+    def one_cycle(cls, cfg: Any, n_examples: int, pct: float) -> "LoopConfig":
+        """AdamW (weight decay 0.01), clip 1.0 and torch's one-cycle schedule (``pct`` of it warming
+        up), on the CPU, for a config with ``epochs``, ``batch_size``, ``lr``, ``seed``,
+        ``max_minutes`` and ``save_every`` counted in epochs (turned into optimizer steps here)."""
+        steps_per_epoch = -(-n_examples // cfg.batch_size)
+        return cls(num_epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.01,
+                   schedule="onecycle", onecycle_pct=pct, grad_clip=1.0,
+                   save_every=max(1, cfg.save_every * steps_per_epoch), max_minutes=cfg.max_minutes,
+                   seed=cfg.seed, device="cpu")
+
     def check(self) -> None:
         if self.num_epochs < 0 or self.batch_size < 1 or self.save_every < 1:
             raise InputError("num_epochs must be >= 0, batch_size and save_every >= 1.")

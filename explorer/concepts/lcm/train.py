@@ -159,10 +159,7 @@ def _concepts(parsed: Sequence[dict[str, Any]], cache: Path, progress: bool) -> 
 def loop_config(cfg: LCMTrainConfig, n_examples: int) -> LoopConfig:
     """The loop's settings for ``cfg``: AdamW (weight decay 0.01), clip 1.0, one-cycle (5 % warm-up),
     on the CPU; ``save_every`` epochs as optimizer steps."""
-    spe = -(-n_examples // cfg.batch_size)
-    return LoopConfig(num_epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.01,
-                      schedule="onecycle", onecycle_pct=0.05, grad_clip=1.0, save_every=max(1, cfg.save_every * spe),
-                      max_minutes=cfg.max_minutes, seed=cfg.seed, device="cpu")
+    return LoopConfig.one_cycle(cfg, n_examples, pct=0.05)
 
 
 def train(out: str | Path = DEFAULT_PATH, run_dir: str | Path = "runs/lcm", cfg: LCMTrainConfig | None = None,

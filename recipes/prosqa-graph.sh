@@ -34,7 +34,9 @@ export HF_HUB_OFFLINE=1
 # -- sizes ------------------------------------------------------------------------------------------
 # N training problems (generated, seed 7), D width, L layers, H heads, E epochs per Coconut stage,
 # EPOCHS in all (the same for every model), B batch, LR peak learning rate (warm-up, then cosine),
-# WARM optimizer steps of the warm-up stage on small graphs (below).
+# WARM optimizer steps of the warm-up stage on small graphs (below), FRONTIER the weight of Coconut-BFS's
+# frontier loss (each thought taught its BFS frontier; 0: plain Coconut, which stayed near chance on the CPU).
+FRONTIER=${FRONTIER:-1}
 case "$SIZE/$MODE" in
   full/gpu) N=${N:-16000}; D=${D:-256}; L=${L:-2}; H=${H:-8}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-256}; LR=${LR:-1e-3}; WARM=${WARM:-1500} ;;
   full/cpu) N=${N:-16000}; D=${D:-128}; L=${L:-2}; H=${H:-4}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-64}; LR=${LR:-1e-3}; WARM=${WARM:-1500} ;;
@@ -69,7 +71,7 @@ train_one() {  # one model: the warm-up on small graphs, then the main run from 
   case $m in
     coconut) "$BIN/latent-explorer" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
              "$BIN/latent-explorer" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method coconut --c-thought 1 \
-               --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1 "${GPT[@]}" ;;
+               --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1 --frontier-loss "$FRONTIER" "${GPT[@]}" ;;
     cot|nocot) local method; method=$([ "$m" = cot ] && echo cot || echo no_cot)
              "$BIN/latent-explorer" train coconut "$dir-warm" "${WARMUP[@]}" --method "$method" "${GPT[@]}" &&
              "$BIN/latent-explorer" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method "$method" "${GPT[@]}" ;;
@@ -105,11 +107,11 @@ if [ "${SHIP:-0}" = 1 ]; then
                    --model "$RUNS/$m/latest" "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
     esac
   done
-  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
+  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
   shape="$L layers, d=$D, $H heads; ProsQA as graph tokens: $WARM warm-up steps on small graphs, then $N generated problems for $EPOCHS epochs"
   for m in $MODELS; do
     case $m in
-      coconut) what="Coconut, a Llama-style transformer ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1)" ;;
+      coconut) what="Coconut$([ "$FRONTIER" != 0 ] && echo "-BFS (each thought also taught its BFS frontier, weight $FRONTIER)"), a Llama-style transformer ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1)" ;;
       cot) what="Chain of thought, a Llama-style transformer ($shape; the path as node tokens, then the answer)" ;;
       nocot) what="No-CoT, a Llama-style transformer ($shape; the answer straight away)" ;;
       recurrent) what="Recurrent-depth model (prelude 1, core 1 iterated, coda 1; $shape; iteration j taught the nodes within j hops)" ;;

@@ -1,13 +1,16 @@
 """ProsQA as graph tokens: the encoding, the relabelling, typed problems, and models trained on it."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from explorer.errors import InputError
 from explorer.tasks.prosqa import VALIDATION, generate, load
@@ -134,6 +137,61 @@ def test_generated_problems_fit_and_train_a_coconut_model(tmp_path, real):
     h = min(tab["by_hops"])
     assert len(tab["by_hops"][h]["prob"]["frontier"]) == 2 and len(tab["by_hops"][h]["inner"]["path"]) == 2
     assert len(frontier_figure(tab, "inner").data) == 4 * len(tab["by_hops"])
+
+
+def test_coconut_bfs_teaches_each_thought_its_frontier(tmp_path, real):
+    """frontier_loss: thought k's target is the relabelled set of nodes at the end of a walk of k+1 edges;
+    the loss is lowest when the logits spread evenly over it, and a short run lowers it."""
+    from explorer.tasks.prosqa.graph import hop_sets
+    from explorer.thoughts.data import coconut_forward, frontier_loss
+    from explorer.thoughts.train import TrainConfig, Trainer
+
+    with pytest.raises(InputError, match="--method coconut --encoding graph"):
+        TrainConfig(method="cot", encoding="graph", frontier_loss=1.0).check()
+    with pytest.raises(InputError, match="--method coconut --encoding graph"):
+        TrainConfig(method="coconut", encoding="words", frontier_loss=1.0).check()
+    data = [p for p in generate(64, seed=4) if len(p["steps"]) >= 3][:16]
+    cfg = TrainConfig(method="coconut", encoding="graph", frontier_loss=1.0, n_layer=1, n_embd=32, n_head=2,
+                      batch_size=16, num_epochs=40, epochs_per_stage=1, max_latent_stage=2, lr=3e-3, device="cpu",
+                      threads=1, save_every=1000, warmup_steps=0)
+    t = Trainer(data, tmp_path / "run", cfg, progress=False)
+    batch = t.recipe.epoch_batches(5)[0]                       # past the last stage: two thoughts per problem
+    latent = t.recipe.ids[G.LATENT]
+    assert batch["frontier"].shape == (16, 2, G.MAX_NODES)
+    # the first problem of the batch, rebuilt with the same relabelling: its thoughts' targets are its walks
+    order = np.random.default_rng([cfg.seed, 5]).permutation(len(data))
+    relabel = random.Random(cfg.seed * 1_000_003 + 5)
+    p0 = data[int(order[0])]
+    t0 = t.recipe._tokenized(int(order[0]), relabel)
+    lab = G.relabelling(len(p0["idx_to_symbol"]), random.Random(cfg.seed * 1_000_003 + 5))
+    walks, _ = hop_sets(p0, 2)
+    assert t0.frontiers == [sorted(lab[n] for n in walks[h]) for h in (1, 2)]
+    assert lab[G.reasoning_path(p0)[0]] in t0.frontiers[0] and lab[G.reasoning_path(p0)[1]] in t0.frontiers[1]
+    assert set(batch["frontier"][0, 1].nonzero().flatten().tolist()) == set(t0.frontiers[1])
+    # an oracle that spreads the logits evenly over each frontier scores below one that picks a single node
+    V = batch["input_ids"].max().item() + 1
+    even = torch.full((*batch["input_ids"].shape, V), -20.0)
+    single = even.clone()
+    for b in range(16):
+        pos = (batch["input_ids"][b] == latent).nonzero().flatten()
+        for p in range(2):
+            nodes = batch["frontier"][b, p].nonzero().flatten()
+            even[b, pos[p] - 1, nodes] = 0.0
+            single[b, pos[p] - 1, nodes[0]] = 0.0
+    f_even = frontier_loss(even, batch["input_ids"], latent, batch["frontier"])
+    f_single = frontier_loss(single, batch["input_ids"], latent, batch["frontier"])
+    assert f_even < f_single and f_even == pytest.approx(
+        float(np.mean([np.log(n) for n in batch["frontier"].sum(-1).flatten().tolist() if n])), rel=1e-3)
+    # the term is what teaches it: the same run without it leaves the thoughts' frontier loss higher
+    def frontier_after(trainer):
+        assert trainer.train().global_step == 40
+        with torch.no_grad():
+            return float(frontier_loss(coconut_forward(trainer.model, batch, latent)[1], batch["input_ids"], latent,
+                                       batch["frontier"]))
+
+    plain = Trainer(data, tmp_path / "plain", dataclasses.replace(cfg, frontier_loss=0.0), progress=False)
+    assert "frontier" not in plain.recipe.epoch_batches(5)[0]
+    assert frontier_after(t) < frontier_after(plain) - 0.5
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@ multi-pass forward that fills in continuous thoughts.
 writes it at a curriculum stage (stage k: the first k steps replaced by ``<bot>`` k·c thoughts
 ``<eot>``; ``cot`` / ``no_cot`` baselines); :func:`collate` left-pads a batch so that every example's
 first thought sits at the same position; :func:`coconut_forward` fills each ``<latent>`` with the
-last hidden state before it (one pass per thought over the KV cache) and returns loss and logits.
+last hidden state before it (one pass per thought over the KV cache) and returns loss and logits;
+:func:`frontier_loss` is the Coconut-BFS term that teaches each thought its BFS frontier.
 The tokenizer is the task's (:func:`explorer.tasks.prosqa.tokenizer.build_tokenizer`); the trainer
 is :mod:`.train`.
 """
@@ -28,6 +29,9 @@ class Tokenized:
     question: list[int]
     steps: list[list[int]]
     answer: list[int]
+    #: per hop h = 1, 2, …: the tokens of the nodes at the end of a walk of exactly h edges from the
+    #: root (the BFS frontier a thought is taught to hold with ``frontier_loss``); graph tokens only
+    frontiers: list[list[int]] | None = None
 
 
 def tokenize_problem(tokenizer: Any, problem: dict[str, Any]) -> Tokenized:
@@ -76,6 +80,41 @@ def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int, latent
         mask[b, lf:lf + len(ids)] = 1
     pos = (mask.cumsum(1) - 1).clamp_min(0)
     return {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "position_ids": pos}
+
+
+def frontier_targets(examples: Sequence[tuple[list[int], list[int]]], frontiers: Sequence[Sequence[Sequence[int]]],
+                     latent_id: int, c_thought: int, n_classes: int) -> torch.Tensor:
+    """(B, P, n_classes) multi-hot targets: row p of example b holds the frontier its p-th thought is
+    taught (hop ``p // c_thought + 1``); rows past the example's thoughts or its graph's depth are 0."""
+    P = max((ids.count(latent_id) for ids, _ in examples), default=0)
+    out = torch.zeros((len(examples), P, n_classes))
+    for b, ((ids, _), fr) in enumerate(zip(examples, frontiers)):
+        for p in range(ids.count(latent_id)):
+            h = p // c_thought
+            if h < len(fr) and fr[h]:
+                out[b, p, list(fr[h])] = 1.0
+    return out
+
+
+def frontier_loss(logits: torch.Tensor, input_ids: torch.Tensor, latent_id: int, target: torch.Tensor) -> torch.Tensor:
+    """Coconut-BFS: the cross-entropy between each thought's next-token distribution (the logits at
+    the position whose hidden state becomes the thought) and the uniform distribution over its
+    frontier (``target`` from :func:`frontier_targets`); the mean over thoughts with a frontier."""
+    B, P, K = target.shape
+    idx = torch.zeros((B, P), dtype=torch.long)
+    valid = torch.zeros((B, P), dtype=torch.bool)
+    for b in range(B):
+        pos = (input_ids[b] == latent_id).nonzero().flatten()[:P]
+        idx[b, :len(pos)] = pos - 1
+        valid[b, :len(pos)] = True
+    idx, valid, target = idx.to(logits.device), valid.to(logits.device), target.to(logits.device)
+    logp = logits[torch.arange(B, device=logits.device)[:, None], idx].float().log_softmax(-1)[..., :K]
+    mass = target.sum(-1)
+    ok = valid & (mass > 0)
+    if not ok.any():
+        return logits.sum() * 0.0
+    per = -(target * logp).sum(-1) / mass.clamp_min(1.0)
+    return per[ok].mean()
 
 
 def coconut_forward(hf: torch.nn.Module, batch: dict[str, torch.Tensor], latent_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:

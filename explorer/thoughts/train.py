@@ -7,6 +7,10 @@ step and keep ``max_latent_stage``·c thoughts when ``pad_latent_to_max``). The 
 language after ``<eot>``. The stage is ``epoch // epochs_per_stage``; the optimizer is reset when
 the stage changes; ``uniform_prob`` mixes in examples of a uniformly drawn stage. Baselines:
 ``method="cot"`` (always stage 0, no markers) and ``method="no_cot"`` (question → answer).
+``frontier_loss`` > 0 (graph tokens) is the Coconut-BFS variant: each thought's next-token
+distribution is also taught the uniform distribution over its BFS frontier (the nodes at the end of
+a walk of exactly k edges from the root for the k-th thought), instead of only through the language
+after ``<eot>``.
 
 A thought is the last layer's hidden state (after the final norm) at the position before it,
 filled in by one forward pass per thought over the KV cache (the "multi-pass" forward); the batch
@@ -38,7 +42,8 @@ from ..tasks.prosqa import graph_tokens
 from ..tasks.prosqa.graph_tokens import build_graph_tokenizer
 from ..tasks.prosqa.tokenizer import build_tokenizer
 from ..training import LoopConfig, config_from_dict, load_pretrained, training_main
-from .data import Tokenized, build_example, coconut_forward, collate, tokenize_problem
+from ..tasks.prosqa.graph import hop_sets
+from .data import Tokenized, build_example, coconut_forward, collate, frontier_loss, frontier_targets, tokenize_problem
 from .engine import BOT, EOT, LATENT
 
 STATE_FORMAT = "latent-explorer.coconut-trainer/2"
@@ -103,6 +108,7 @@ class TrainConfig:
     num_epochs: int = 50
     pad_latent_to_max: bool = True
     uniform_prob: float = 0.0
+    frontier_loss: float = 0.0          # Coconut-BFS: weight of each thought's frontier loss (graph tokens)
     batch_size: int = 32
     lr: float = 1e-4
     weight_decay: float = 0.01
@@ -131,6 +137,10 @@ class TrainConfig:
             raise InputError("c_thought and epochs_per_stage must be >= 1 and max_latent_stage >= 0.")
         if not 0.0 <= self.uniform_prob <= 1.0:
             raise InputError(f"uniform_prob must be in [0, 1], got {self.uniform_prob}.")
+        if self.frontier_loss < 0 or (self.frontier_loss and (self.method != "coconut" or self.encoding != "graph")):
+            raise InputError(f"frontier_loss (got {self.frontier_loss}) is a weight >= 0 and teaches continuous "
+                             "thoughts their BFS frontier in graph tokens: use it with --method coconut "
+                             "--encoding graph, or set it to 0.")
         if self.arch not in ARCHS:
             raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}.")
         if self.encoding not in ENCODINGS:
@@ -166,7 +176,8 @@ class CoconutRecipe(training.ProblemRecipe):
     """The Coconut curriculum (and its CoT / no-CoT baselines) as a recipe of the one trainer."""
 
     format = STATE_FORMAT
-    resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "uniform_prob", "encoding", "arch")
+    resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "uniform_prob", "encoding", "arch",
+                   "frontier_loss")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(data, cfg, **kw)
@@ -210,7 +221,11 @@ class CoconutRecipe(training.ProblemRecipe):
             return self.tok[j]
         p = self.data[j]   # graph tokens: a fresh relabelling of the problem's nodes every epoch
         g = graph_tokens.encode(p, graph_tokens.relabelling(len(p["idx_to_symbol"]), rng))
-        return Tokenized(g.question, g.steps, g.answer)
+        frontiers = None
+        if self.cfg.frontier_loss:
+            walks, _ = hop_sets(p, self.cfg.max_latent_stage)
+            frontiers = [sorted(g.labels[n] for n in w) for w in walks[1:]]
+        return Tokenized(g.question, g.steps, g.answer, frontiers)
 
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         """The batches of one epoch (a seeded shuffle; per-example stage draws for uniform_prob)."""
@@ -220,18 +235,27 @@ class CoconutRecipe(training.ProblemRecipe):
         stage = self.cfg.stage(epoch)
         out = []
         for i in range(0, len(order), self.cfg.batch_size):
-            exs = []
+            exs, frs = [], []
             for j in order[i:i + self.cfg.batch_size]:
                 t = self._tokenized(int(j), relabel)
                 s = stage
                 if self.cfg.method == "coconut" and self.cfg.uniform_prob and rng.random() < self.cfg.uniform_prob:
                     s = int(rng.integers(0, len(t.steps) + 1))
                 exs.append(build_example(t, s, self.cfg, self.ids))
-            out.append(collate(exs, int(self.tokenizer.pad_token_id), self.ids.get(LATENT)))
+                frs.append(t.frontiers or [])
+            batch = collate(exs, int(self.tokenizer.pad_token_id), self.ids.get(LATENT))
+            if self.cfg.frontier_loss:
+                batch["frontier"] = frontier_targets(exs, frs, self.ids[LATENT], self.cfg.c_thought,
+                                                     graph_tokens.MAX_NODES)
+            out.append(batch)
         return out
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        return coconut_forward(model, batch, self.ids.get(LATENT))[0], {}
+        loss, logits = coconut_forward(model, batch, self.ids.get(LATENT))
+        if "frontier" not in batch:
+            return loss, {}
+        f = frontier_loss(logits, batch["input_ids"], self.ids[LATENT], batch["frontier"])
+        return loss + self.cfg.frontier_loss * f, {"frontier": round(float(f.detach()), 3)}
 
     def evaluate(self, model: torch.nn.Module, epoch: int) -> dict[str, Any] | None:
         if not self.eval_data:

@@ -1,12 +1,13 @@
-"""The explorer's face in JupyterLab / Notebook 7: maps, a stepper, a concept lab and a lens view.
+"""The explorer's face in JupyterLab / Notebook 7: maps, a stepper, a concept lab, a lens view and a graph view.
 
 All widgets show :class:`explorer.Trajectory`-shaped data and hold no model logic. Everything the
 browser loads comes from installed packages (anywidget ESM written by hand, plotly's bundled
 widget); nothing is fetched from a CDN.
 """
 from .concept_lab import ConceptLab
+from .graph_view import GraphCompare, GraphView, link_steps
 from .latent_map import LatentMap
 from .lens import LensView
 from .stepper import ThoughtStepper
 
-__all__ = ["LatentMap", "ThoughtStepper", "ConceptLab", "LensView"]
+__all__ = ["LatentMap", "ThoughtStepper", "ConceptLab", "LensView", "GraphView", "GraphCompare", "link_steps"]

@@ -110,6 +110,10 @@ const LE_CSS = `
 .le-cell.le-selected { outline: 2px solid #e4572e; outline-offset: -2px; }
 .le-rowhead, .le-colhead { color: var(--jp-ui-font-color2, #555); white-space: pre; overflow: hidden; text-overflow: ellipsis; height: 16px; line-height: 16px; }
 .le-colhead { font-weight: 600; text-align: center; }
+.le-graph-svg { display: block; background: var(--jp-layout-color0, #fff); border: 1px solid var(--jp-border-color2, #e3e3e3); }
+.le-node-label { font-size: 9px; fill: var(--jp-ui-font-color2, #555); pointer-events: none; }
+.le-legend { font-size: 10px; color: var(--jp-ui-font-color2, #555); }
+.le-verdict.le-right { color: #2e7d32; } .le-verdict.le-wrong { color: #c62828; }
 `;
 
 function leStyle(root) {

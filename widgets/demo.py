@@ -5,12 +5,15 @@ Nothing here is a model: vectors are hand-made or drawn from numpy with a fixed 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from explorer.errors import InputError
 from explorer.trajectory import Step, TokenTable, Trajectory
+
+if TYPE_CHECKING:
+    from explorer.graph_runs import GraphRun
 
 # axes: royalty, male(+)/female(-), person, young, fruit, colour
 _WORDS = {
@@ -129,3 +132,33 @@ def demo_lens(n_layers: int = 8, tokens: Sequence[str] = ("The", " capital", " o
 
 
 __all__ = ["DemoSpace", "DemoLens", "demo_trajectory", "demo_lens"]
+
+
+def demo_graph_run(problem: dict, engine: str = "coconut", steps: int = 6, seed: int = 0, d: int = 32) -> "GraphRun":
+    """A made-up :class:`~explorer.graph_runs.GraphRun` on a real ``problem``: step k's probability is
+    spread over the BFS frontier (coconut: the nodes k+1 hops out; recurrent: iteration r, r hops;
+    cot: the reasoning path's node), plus noise; the answer is the target. For the browser tests and
+    the UI benchmark; no model involved."""
+    from explorer.graph_runs import GraphRun
+    from explorer.tasks.prosqa.graph import hop_sets
+    from explorer.tasks.prosqa.graph_tokens import reasoning_path
+
+    rng = np.random.default_rng(seed)
+    n = len(problem["idx_to_symbol"])
+    S = steps + 1 if engine == "recurrent" else steps
+    hops = [None, *range(1, steps + 1)] if engine == "recurrent" else [k + 1 for k in range(steps)]
+    walks, _ = hop_sets(problem, steps + 1)
+    path = reasoning_path(problem)
+    prob = np.zeros((S, n))
+    for i, h in enumerate(hops):
+        if engine == "cot":
+            nodes = [path[min(i, len(path) - 1)]]
+        else:
+            nodes = sorted(walks[h]) if h is not None and walks[h] else list(range(n))
+        prob[i, nodes] = 0.8 / len(nodes)
+        prob[i] += 0.2 * rng.dirichlet(np.ones(n))
+    inner = 4 * prob + rng.normal(0, 0.3, (S, n))
+    traj = Trajectory.from_vectors(rng.normal(0, 1, (S, d)).astype(np.float32), prefix="thought" if engine != "recurrent" else "iter",
+                                   kind="thoughts", title=f"demo {engine}")
+    return GraphRun(problem, engine, f"demo-{engine}", traj, prob, inner, hops,
+                    problem["idx_to_symbol"][int(problem["target"])], True)

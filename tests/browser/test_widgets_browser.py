@@ -156,3 +156,59 @@ def test_real_model_notebook(chromium_browser):
         cell.click()
         assert page.locator(".le-lens .le-lens-topk .le-bar-token").count() > 0
         screenshot(page, "real_model.png")
+
+
+def _graph_state(page, nth=0):
+    return page.evaluate("""(nth) => {
+        const r = document.querySelectorAll('.le-graph')[nth];
+        const cs = [...r.querySelectorAll('circle.le-node')];
+        return { index: Number(r.dataset.index), fills: cs.map(c => c.getAttribute('fill')),
+                 radii: cs.map(c => c.getAttribute('r')), current: r.querySelector('.le-current').textContent,
+                 rings: [...r.querySelectorAll('circle.le-ring')].filter(c => c.getAttribute('stroke') !== 'none').length,
+                 verdict: r.querySelector('.le-verdict').textContent };
+    }""", nth)
+
+
+def test_graph_view_follows_a_linked_stepper_and_compare_steps_together(chromium_browser):
+    """GraphView recolours when its linked stepper steps (jslink: no kernel round trip needed), and the
+    small multiples of GraphCompare follow their one slider."""
+    with jupyter_lab(("widgets_graph.ipynb",)) as lab:
+        page = new_page(chromium_browser)
+        try:
+            open_and_run(page, lab, "widgets_graph.ipynb")
+            page.wait_for_selector(".le-graph circle.le-node")
+            g0 = _graph_state(page)
+            assert g0["index"] == 0 and len(g0["fills"]) == 18 and g0["verdict"].startswith("answer: ")
+            assert g0["rings"] > 0                                   # the first thought's frontier is outlined
+            stepper = page.locator(".le-stepper").first
+            stepper.scroll_into_view_if_needed()
+            stepper.focus()
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("() => document.querySelector('.le-graph').dataset.index === '2'", timeout=5_000)
+            g2 = _graph_state(page)
+            assert g2["fills"] != g0["fills"] and g2["radii"] != g0["radii"] and g2["current"].startswith("thought")
+            page.wait_for_timeout(300)
+            assert kernel_eval(page, "print(gview.index, gview.step)").split() == ["2", "2"]
+            # the measure switch recolours the same step from the inner products
+            page.locator(".le-graph .le-measure").first.select_option("inner")
+            gi = _graph_state(page)
+            assert gi["index"] == 2 and gi["fills"] != g2["fills"]
+            screenshot(page.locator(".jp-OutputArea-output").filter(has=page.locator(".le-graph")).first, "graph_view.png")
+            # GraphCompare: three views, one slider
+            views = page.locator(".le-graph")
+            assert views.count() == 4
+            before = [_graph_state(page, i)["fills"] for i in (1, 2, 3)]
+            slider = page.locator(".widget-slider .noUi-handle").first
+            slider.scroll_into_view_if_needed()
+            slider.focus()
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("() => [...document.querySelectorAll('.le-graph')].slice(1).every(r => r.dataset.index === '2')",
+                                   timeout=5_000)
+            after = [_graph_state(page, i)["fills"] for i in (1, 2, 3)]
+            assert all(a != b for a, b in zip(after, before))
+            screenshot(page.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-slider")).first,
+                       "graph_compare.png")
+        finally:
+            page.context.close()

@@ -37,6 +37,29 @@ def distances(n: int, edges: Sequence[Sequence[int]], source: int) -> dict[int, 
     return dist
 
 
+def cycle(n: int, edges: Sequence[Sequence[int]]) -> list[int] | None:
+    """The nodes of one directed cycle (first node repeated at the end), or None for a DAG."""
+    adj = adjacency(n, edges)
+    state = [0] * n                    # 0 unseen, 1 on the current path, 2 done
+    for s in range(n):
+        if state[s]:
+            continue
+        path, iters = [s], [iter(adj[s])]
+        state[s] = 1
+        while path:
+            v = next(iters[-1], None)
+            if v is None:
+                state[path.pop()] = 2
+                iters.pop()
+            elif state[v] == 1:
+                return path[path.index(v):] + [v]
+            elif state[v] == 0:
+                state[v] = 1
+                path.append(v)
+                iters.append(iter(adj[v]))
+    return None
+
+
 def hop_sets(problem: dict[str, Any], max_hops: int) -> tuple[list[set[int]], dict[int, int]]:
     """(walks, dist): ``walks[h]`` = nodes at the end of some path of exactly h edges from the root
     (h = 0..max_hops); ``dist`` = shortest hop counts of the nodes the root reaches."""

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 from ...errors import InputError
 from .generate import statement
-from .graph import distances
+from .graph import cycle, distances
 
 MAX_NODES = 40
 PAD, EOS, SEP, Q, R, A = "<pad>", "<eos>", "|", "[Q]", "[R]", "[A]"
@@ -186,11 +186,12 @@ def is_graph_tokenizer(tokenizer: Any) -> bool:
     return Q in vocab and R in vocab
 
 
-def from_sentences(text: str) -> dict[str, Any]:
+def from_sentences(text: str, symbols: Sequence[str] = ()) -> dict[str, Any]:
     """A problem in the Coconut format from ProsQA sentences: statements ("Every cat is a mammal.",
     "Tom is a cat.") and one question "Is Tom a mammal or reptile?", e.g. typed by a person. The
     option the root reaches is the target (exactly one must be reachable); ``steps`` follow a
-    shortest path."""
+    shortest path. Nodes are numbered in order of appearance, after ``symbols`` (an edited
+    problem keeps its numbering)."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("pass ProsQA sentences, e.g. 'Tom is a cat. Every cat is a mammal. Is Tom a mammal or fish?'")
     m = _QUESTION.search(text.strip())
@@ -199,17 +200,23 @@ def from_sentences(text: str) -> dict[str, Any]:
     stated = _STATEMENT.findall(text[: m.start()])
     if not stated:
         raise InputError("no statements found; write them as 'Every X is a Y.' or 'Name is a Y.'.")
-    sym: list[str] = []
+    sym: list[str] = list(symbols)
     for a, b in stated:
         for s in (a, b):
             if s not in sym:
                 sym.append(s)
     root_name, x, y = m.groups()
+    named = {s for pair in stated for s in pair}
     for s in (root_name, x, y):
-        if s not in sym:
+        if s not in named:
             raise InputError(f"{s!r} appears in the question but in no statement; state how it is linked.")
     index = {s: i for i, s in enumerate(sym)}
     edges = list(dict.fromkeys((index[a], index[b]) for a, b in stated))
+    loop = cycle(len(sym), edges)
+    if loop is not None:
+        raise InputError("the statements form a cycle (" + " → ".join(sym[v] for v in loop) + "); ProsQA's graphs "
+                         f"have none: remove one of these statements, e.g. the one linking {sym[loop[-2]]!r} to "
+                         f"{sym[loop[-1]]!r}.")
     root = index[root_name]
     dist = distances(len(sym), edges, root)
     reach = [o for o in (x, y) if index[o] in dist]

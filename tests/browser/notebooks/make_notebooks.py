@@ -45,3 +45,21 @@ lensview""",
 """lab = ConceptLab(m.token_space)
 lab""",
 ], "tests/browser/notebooks/widgets_model.ipynb")
+
+nb([
+"#md GraphView linked to a stepper, and GraphCompare, on made-up masses over a real ProsQA problem (no model).",
+"""import ipywidgets as W
+from widgets import GraphCompare, GraphView, ThoughtStepper, link_steps
+from widgets.demo import demo_graph_run
+from explorer.tasks.prosqa import VALIDATION, load
+problem = load(VALIDATION)[0]
+grun = demo_graph_run(problem, "coconut", steps=6)
+gstepper = ThoughtStepper(grun.trajectory)
+gview = GraphView(grun, size=(440, 320))
+glinks = link_steps(gstepper, gview)
+W.VBox([gstepper, gview])""",
+"""def runner(models, p):
+    return [demo_graph_run(p, e, steps=4, seed=i) for i, e in enumerate(models)]
+cmp = GraphCompare(["coconut", "cot", "recurrent"], problem, runner=runner, size=(300, 220))
+cmp""",
+], "tests/browser/notebooks/widgets_graph.ipynb")

@@ -183,6 +183,8 @@ def prosqa_eval(argv: list[str] | None = None, *, prog: str = "latent-explorer p
 DELEGATED = {
     ("train", "coconut"): ("explorer.thoughts.train", "train continuous thoughts (Coconut curriculum; also CoT / no-CoT)"),
     ("train", "recurrent"): ("explorer.recurrent.train", "train a recurrent-depth (prelude-core-coda) model"),
+    ("train", "bytes"): ("explorer.patches.train", "train the byte-level entropy model (byte patches, BLT)"),
+    ("bytes", "eval"): ("explorer.patches.train:eval_main", "bits per byte of the byte entropy model on held-out text"),
     ("train", "ship"): ("explorer.training.ship", "ship a trained run as a registered model, with its cost and results"),
     ("prosqa", "generate"): ("explorer.tasks.prosqa.generate", "generate ProsQA problems (Coconut JSON)"),
     ("prosqa", "eval"): ("explorer.cli:prosqa_eval", "ProsQA accuracy of a model: --engine thoughts|recurrent|lcm "

@@ -41,6 +41,7 @@ from ..errors import InputError
 from ..tasks.prosqa import graph_tokens
 from ..tasks.prosqa.graph_tokens import build_graph_tokenizer
 from ..tasks.prosqa.tokenizer import build_tokenizer
+from ..models.build import ARCHS, build_base_model
 from ..training import LoopConfig, config_from_dict, load_pretrained, training_main
 from ..tasks.prosqa.graph import hop_sets
 from .data import Tokenized, build_example, coconut_forward, collate, frontier_loss, frontier_targets, tokenize_problem
@@ -63,34 +64,6 @@ def add_thought_tokens(hf: torch.nn.Module, tokenizer: Any) -> dict[str, int]:
             w[old:] = w[:old].mean(0, keepdim=True)
     vocab = tokenizer.get_vocab()
     return {t: int(vocab[t]) for t in (BOT, EOT, LATENT)}
-
-
-ARCHS = ("gpt2", "llama")
-
-
-def build_base_model(tokenizer: Any, *, n_layer: int = 4, n_embd: int = 256, n_head: int = 4,
-                     n_positions: int = 512, seed: int = 0, arch: str = "gpt2") -> torch.nn.Module:
-    """A small causal LM built from scratch for ``tokenizer`` (dropout 0, tied embeddings):
-    ``"gpt2"`` (learned absolute positions, as in the Coconut papers) or ``"llama"`` (rotary
-    positions, RMSNorm, SwiGLU: the default model's family)."""
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-
-    special = {"bos_token_id": tokenizer.eos_token_id, "eos_token_id": tokenizer.eos_token_id,
-               "pad_token_id": tokenizer.pad_token_id}
-    torch.manual_seed(seed)
-    if arch == "llama":
-        model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=n_embd, intermediate_size=4 * n_embd,
-                                             num_hidden_layers=n_layer, num_attention_heads=n_head,
-                                             max_position_embeddings=n_positions, tie_word_embeddings=True, **special))
-    elif arch == "gpt2":
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=n_positions, n_embd=n_embd,
-                                           n_layer=n_layer, n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0,
-                                           attn_pdrop=0.0, **special))
-    else:
-        raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}.")
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    return model
 
 
 # -- configuration ------------------------------------------------------------------------------------

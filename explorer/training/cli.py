@@ -29,6 +29,12 @@ def _arg_type(f: Field) -> Callable[[str], Any]:
     return type(f.default)
 
 
+def add_config_flags(ap: argparse.ArgumentParser, config_cls: type) -> None:
+    """One ``--field-name`` flag per field of ``config_cls``, typed from its default."""
+    for f in fields(config_cls):
+        ap.add_argument("--" + f.name.replace("_", "-"), type=_arg_type(f), default=f.default)
+
+
 def training_main(argv: list[str] | None, *, prog: str, description: str, config_cls: type,
                   train: Callable[..., Any], eval_limit: int, done: Callable[[Any], str]) -> int:
     """Parse the flags, generate the training file if asked, train (or resume), print ``done(state)``."""
@@ -42,8 +48,7 @@ def training_main(argv: list[str] | None, *, prog: str, description: str, config
     ap.add_argument("--eval-limit", type=int, default=eval_limit)
     ap.add_argument("--base", help="start from this checkpoint folder's weights (a fresh optimizer and step count): "
                                    "a curriculum stage, e.g. RUN_DIR/latest of a run on easier problems")
-    for f in fields(config_cls):
-        ap.add_argument("--" + f.name.replace("_", "-"), type=_arg_type(f), default=f.default)
+    add_config_flags(ap, config_cls)
     args = ap.parse_args(argv)
     try:
         cfg = config_cls(**{f.name: getattr(args, f.name) for f in fields(config_cls)})

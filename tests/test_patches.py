@@ -175,3 +175,35 @@ def test_the_recipe_rehearses_training_measuring_and_shipping(tmp_path):
     res = prov["results"]["run-eval"]
     assert "MODE=gpu SIZE=tiny" in prov["command"] and prov["cost"]["device"] == "gpu"
     assert res["bytes"] >= 2000 and set(res["ngram_bits_per_byte"]) == {"3", "5"} and res["bits_per_byte"] > 0
+
+
+def test_patch_view_state_without_a_browser(tiny):
+    from widgets import PatchView
+
+    class Words:   # a whitespace "tokenizer" with offsets, to compare patches with tokens
+        def __call__(self, text, add_special_tokens=False, return_offsets_mapping=True):
+            import re
+            return {"offset_mapping": [m.span() for m in re.finditer(r"\S+\s*", text)]}
+
+    v = PatchView(tiny, UNICODE, tokenizer=Words(), target=3.0)
+    cal = v._data["calibrated"]
+    assert v.rule == "global" and v.threshold == cal["global"] and len(v._entropy) == 4 * len(UNICODE.encode())
+    chars = v._data["chars"]
+    assert "".join(c[2] for c in chars) == UNICODE and chars[-2][2] == "." and any(c[2] == "🙂" for c in chars)
+    assert [t[2] for t in v._data["tokens"]][:3] == ["Daenerys ", "Targaryen ", "rode "]
+    s = v.stats()
+    assert s["bytes"] == len(UNICODE.encode()) and s["tokens"] == len(UNICODE.split())
+    assert s["bytes_per_patch"] == pytest.approx(s["bytes"] / len(v.patches().bounds))
+    v.threshold = -1.0                       # every character its own patch
+    assert len(v.patches().bounds) == len(chars)
+    v.rule = "monotonic"                      # a rule brings its own calibrated threshold
+    assert v.threshold == cal["monotonic"] and v.patches().rule == "monotonic"
+    v.max_len = 2
+    assert max(b - a for a, b in v.patches().bounds) <= 4   # whole characters may stretch a cut patch
+    assert v.calibrate(6.0) == v.threshold and v.trajectory(strings=0).meta["rule"] == "monotonic"
+    with pytest.raises(InputError, match="rule must be"):
+        v.rule = "local"
+    with pytest.raises(InputError, match="max_len"):
+        v.max_len = -1
+    with pytest.raises(InputError, match="empty"):
+        PatchView(tiny, "", tokenizer=None)

@@ -1,4 +1,4 @@
-"""The explorer's face in JupyterLab / Notebook 7: maps, a stepper, a concept lab, a lens view and a graph view.
+"""The explorer's face in JupyterLab / Notebook 7: maps, a stepper, a concept lab, a lens view, a graph view and a patch view.
 
 All widgets show :class:`explorer.Trajectory`-shaped data and hold no model logic. Everything the
 browser loads comes from installed packages (anywidget ESM written by hand, plotly's bundled
@@ -8,6 +8,7 @@ from .concept_lab import ConceptLab
 from .graph_view import GraphCompare, GraphView, link_steps
 from .latent_map import LatentMap
 from .lens import LensView
+from .patch_view import PatchView
 from .stepper import ThoughtStepper
 
-__all__ = ["LatentMap", "ThoughtStepper", "ConceptLab", "LensView", "GraphView", "GraphCompare", "link_steps"]
+__all__ = ["LatentMap", "ThoughtStepper", "ConceptLab", "LensView", "GraphView", "GraphCompare", "link_steps", "PatchView"]

@@ -113,6 +113,13 @@ const LE_CSS = `
 .le-graph-svg { display: block; background: var(--jp-layout-color0, #fff); border: 1px solid var(--jp-border-color2, #e3e3e3); }
 .le-node-label { font-size: 9px; fill: var(--jp-ui-font-color2, #555); pointer-events: none; }
 .le-legend { font-size: 10px; color: var(--jp-ui-font-color2, #555); }
+.le-patch-text { font-family: var(--jp-code-font-family, monospace); font-size: 13px; line-height: 1.9; white-space: pre-wrap; word-break: break-all; }
+.le-byte { padding: 1px 0; border-bottom: 3px solid transparent; }
+.le-byte.le-podd { border-bottom-color: #f58518; }
+.le-byte.le-pstart { box-shadow: inset 2px 0 0 #e45756; }
+.le-patch-tokens { font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.9; }
+.le-token { border: 1px solid var(--jp-border-color1, #bbb); border-radius: 2px; margin-right: 1px; padding: 0 1px; white-space: pre; }
+.le-patch-chart { display: block; }
 .le-verdict.le-right { color: #2e7d32; } .le-verdict.le-wrong { color: #c62828; }
 `;
 

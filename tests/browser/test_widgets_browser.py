@@ -212,3 +212,37 @@ def test_graph_view_follows_a_linked_stepper_and_compare_steps_together(chromium
                        "graph_compare.png")
         finally:
             page.context.close()
+
+
+def test_patch_view_slider_and_rule_move_the_boundaries(chromium_browser):
+    """The threshold slider and the rule toggle move the patch boundaries in the browser; the
+    boundaries drawn are the ones Python computes (PatchView.patches()) at the same settings."""
+    with jupyter_lab(("widgets_patches.ipynb",)) as lab:
+        page = new_page(chromium_browser)
+        try:
+            open_and_run(page, lab, "widgets_patches.ipynb")
+            page.wait_for_selector(".le-patches .le-byte")
+
+            def drawn():
+                return page.evaluate("""() => [...document.querySelectorAll('.le-patches .le-byte.le-pstart')]
+                                          .map(s => Number(s.dataset.start))""")
+
+            def python_starts():
+                page.wait_for_timeout(300)
+                return [int(x) for x in kernel_eval(page, "print(*[a for a, _ in pv.patches().bounds])").split()]
+
+            s0 = drawn()
+            assert s0 and s0[0] == 0 and s0 == python_starts()
+            stats0 = page.locator(".le-patch-stats").text_content()
+            slider = page.locator(".le-patches .le-threshold")
+            slider.fill(str(float(slider.get_attribute("max")) * 0.2))      # a low threshold: many patches
+            s1 = drawn()
+            assert len(s1) > len(s0) and s1 == python_starts()
+            assert page.locator(".le-patch-stats").text_content() != stats0
+            screenshot(page.locator(".le-patches"), "patch_view.png")
+            page.locator(".le-patches .le-rule").select_option("monotonic")
+            s2 = drawn()
+            assert s2 != s1 and s2 == python_starts()
+            assert kernel_eval(page, "print(pv.rule)").strip() == "monotonic"
+        finally:
+            page.context.close()

@@ -63,3 +63,20 @@ W.VBox([gstepper, gview])""",
 cmp = GraphCompare(["coconut", "cot", "recurrent"], problem, runner=runner, size=(300, 220))
 cmp""",
 ], "tests/browser/notebooks/widgets_graph.ipynb")
+
+nb([
+"#md PatchView on the shipped byte entropy model (a tiny random one until it ships).",
+"""import explorer
+from explorer.models.registry import lookup
+from widgets import PatchView
+if lookup("byte-entropy") is not None:
+    bm = explorer.load_model("byte-entropy", device="cpu")
+else:
+    from explorer.model import Model
+    from explorer.models.build import build_base_model
+    from explorer.patches.tokenizer import build_byte_tokenizer
+    tok = build_byte_tokenizer()
+    bm = Model(build_base_model(tok, n_layer=1, n_embd=32, n_head=2, n_positions=64, seed=1, arch="llama"), tok, name="tiny")
+pv = PatchView(bm, "Daenerys Targaryen is the mother of dragons.\\nNaïve café — 日本語 🙂\\n", width=640)
+pv""",
+], "tests/browser/notebooks/widgets_patches.ipynb")

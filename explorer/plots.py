@@ -31,6 +31,13 @@ Continuous thoughts' frontier (:mod:`explorer.thoughts.frontier`)
 
 * :func:`frontier_probe_figure` — one problem's probe as stacked bars per thought (``FrontierResult.figure``).
 * :func:`frontier_figure` — :func:`~explorer.thoughts.frontier.frontier_table` as small multiples per hop count.
+
+Byte patches (:mod:`explorer.patches`)
+
+* :func:`byte_entropy_figure` — next-byte entropy per character of a text, the threshold and the
+  patch starts (the BLT paper's "Daenerys Targaryen" figure).
+* :func:`patch_size_figure` — bytes per patch against the threshold for each rule, with a
+  tokenizer's bytes per token as a line.
 """
 from __future__ import annotations
 
@@ -247,5 +254,44 @@ def frontier_figure(table: Mapping[str, Any], reading: str = "prob"):
     return fig
 
 
+def byte_entropy_figure(chars: Sequence[str], entropy: Sequence[float], starts: Sequence[bool], *,
+                        threshold: float | None = None, title: str = "Next-byte entropy and patch starts"):
+    """Bars of entropy (nats) per character (its first byte), red where a patch starts, with the
+    global threshold as a dashed line; the characters label the x axis."""
+    import plotly.graph_objects as go
+
+    if not (len(chars) == len(entropy) == len(starts)):
+        raise InputError("chars, entropy and starts need one entry per character.")
+    labels = [("↵" if c == "\n" else "␣" if c == " " else c) for c in chars]
+    x = list(range(len(chars)))
+    fig = go.Figure(go.Bar(x=x, y=list(entropy), marker_color=["#e45756" if s else "#4c78a8" for s in starts],
+                           hovertext=[f"{c!r}: H = {h:.2f}" for c, h in zip(chars, entropy)], hoverinfo="text"))
+    if threshold is not None:
+        fig.add_hline(y=threshold, line_dash="dash", line_color="#e45756", annotation_text=f"θ = {threshold:.2f}")
+    fig.update_layout(title=title, height=320, showlegend=False, bargap=0.1,
+                      xaxis={"tickmode": "array", "tickvals": x, "ticktext": labels, "tickangle": 0},
+                      yaxis_title="entropy of the next byte (nats)", margin={"l": 60, "r": 20, "t": 60, "b": 40})
+    return fig
+
+
+def patch_size_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, bytes_per_token: float | None = None,
+                      target: float | None = 4.5, title: str = "Bytes per patch against the threshold"):
+    """``curves``: {rule: {"threshold": [...], "bytes_per_patch": [...]}}; a line per rule, the
+    tokenizer's bytes per token and the target patch size as horizontal lines."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for rule, c in curves.items():
+        fig.add_scatter(x=list(c["threshold"]), y=list(c["bytes_per_patch"]), mode="lines", name=f"{rule} rule")
+    if bytes_per_token is not None:
+        fig.add_hline(y=bytes_per_token, line_dash="dot", line_color="#54a24b",
+                      annotation_text=f"SmolLM2 BPE: {bytes_per_token:.2f} bytes/token")
+    if target is not None:
+        fig.add_hline(y=target, line_dash="dash", line_color="#bab0ac", annotation_text=f"{target} bytes/patch")
+    fig.update_layout(title=title, height=340, xaxis_title="threshold θ (nats)", yaxis_title="bytes per patch",
+                      yaxis_type="log", margin={"l": 60, "r": 20, "t": 60, "b": 50})
+    return fig
+
+
 __all__ = ["logit_lens_figure", "trajectory_figure", "accuracy_figure", "hops_figure", "hop_curves_figure",
-           "distance_figure", "frontier_probe_figure", "frontier_figure"]
+           "distance_figure", "frontier_probe_figure", "frontier_figure", "byte_entropy_figure", "patch_size_figure"]

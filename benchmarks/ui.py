@@ -4,6 +4,8 @@ Claims checked:
   * a ThoughtStepper key press moves the point in <= 50 ms (median and p95), in the browser;
   * a key press on a ThoughtStepper linked to a GraphView (a 30-node ProsQA graph) recolours the
     graph in <= 20 ms (median), in the browser (issue 18);
+  * PatchView: a key press on the threshold slider moves the patch boundaries of a 2,000-byte text
+    (in the browser, no target: measured, issue 19);
     for contrast, an ipywidgets IntSlider observed in Python that moves a point in a plotly
     FigureWidget (a kernel round trip per step);
   * UMAP ``transform`` of 10 new points on a fitted map of 20,000 takes <= 100 ms;
@@ -53,6 +55,15 @@ gstepper = ThoughtStepper(grun.trajectory)
 gview = GraphView(grun)
 glinks = link_steps(gstepper, gview)
 W.VBox([gstepper, gview])""",
+    """from explorer.model import Model
+from explorer.models.build import build_base_model
+from explorer.patches.tokenizer import build_byte_tokenizer
+from widgets import PatchView
+btok = build_byte_tokenizer()
+bm = Model(build_base_model(btok, n_layer=1, n_embd=32, n_head=2, n_positions=128, seed=1, arch="llama"), btok, name="tiny")
+ptext = ("The quick brown fox jumps over the lazy dog; Daenerys Targaryen rides north. " * 26)[:2000]
+pv = PatchView(bm, ptext, tokenizer=None)
+pv""",
 ]
 
 INSTALL_STEPPER_PROBE = """() => {
@@ -93,6 +104,19 @@ INSTALL_GRAPH_PROBE = """() => {
     const s = t0; t0 = null;
     requestAnimationFrame(() => window.__gl.push(performance.now() - s));
   }).observe(g.querySelector('circle.le-node'), { attributes: true, attributeFilter: ['fill'] });
+}"""
+
+
+INSTALL_PATCH_PROBE = """() => {
+  window.__pl = [];
+  const r = document.querySelector('.le-patches'), s = r.querySelector('.le-threshold');
+  let t0 = null;
+  s.addEventListener('keydown', (e) => { t0 = e.timeStamp; }, true);
+  new MutationObserver(() => {
+    if (t0 === null) return;
+    const t = t0; t0 = null;
+    requestAnimationFrame(() => window.__pl.push(performance.now() - t));
+  }).observe(r.querySelector('.le-patch-stats'), { childList: true, characterData: true, subtree: true });
 }"""
 
 
@@ -144,7 +168,18 @@ def browser_bench(presses: int) -> dict[str, tuple[float, float]]:
             page.keyboard.press("ArrowRight")
             page.wait_for_function(f"() => window.__gl.length >= {i + 1}", timeout=10_000)
         graph = page.evaluate("() => window.__gl")
-    return {"stepper": _stats(stepper), "roundtrip": _stats(roundtrip), "graph": _stats(graph)}
+        # PatchView: a key press on the threshold slider → boundaries and statistics redrawn
+        page.wait_for_selector(".le-patches .le-byte")
+        page.evaluate(INSTALL_PATCH_PROBE)
+        th = page.locator(".le-patches .le-threshold")
+        th.scroll_into_view_if_needed()
+        th.evaluate("(s) => { s.value = s.min; s.dispatchEvent(new Event('input')); }")
+        th.focus()
+        for i in range(presses):
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(f"() => window.__pl.length >= {i + 1}", timeout=10_000)
+        patch = page.evaluate("() => window.__pl")
+    return {"stepper": _stats(stepper), "roundtrip": _stats(roundtrip), "graph": _stats(graph), "patch": _stats(patch)}
 
 
 UMAP_SCRIPT = textwrap.dedent("""
@@ -194,6 +229,9 @@ def main() -> None:
         med, p95 = b["graph"]
         rows.append(("ThoughtStepper linked to a GraphView (30 nodes): key press → graph recoloured (in browser)",
                      f"{med:.1f} ms", f"{p95:.1f} ms", "median ≤ 20 ms", "✅" if med <= 20 else "❌"))
+        med, p95 = b["patch"]
+        rows.append(("PatchView (2,000 bytes): slider key press → patch boundaries moved (in browser)",
+                     f"{med:.1f} ms", f"{p95:.1f} ms", "—", ""))
         med, p95 = b["roundtrip"]
         rows.append(("contrast: IntSlider → Python → FigureWidget point (kernel round trip)", f"{med:.1f} ms",
                      f"{p95:.1f} ms", "—", ""))

@@ -59,6 +59,11 @@ function render({ model, el }) {
     tokBox.replaceChildren();
     (S.data.tokens || []).forEach(([a, b, tx], i) => tokBox.append(leEl("span", { class: "le-token", title: `bytes ${a}–${b - 1}`, text: tx.replace(/\n/g, "↵") })));
     chart.setAttribute("width", W); chart.setAttribute("height", 90);
+    S.X = (t) => 4 + (W - 8) * (n > 1 ? t / (n - 1) : 0.5);
+    S.Y = (v) => 84 - 78 * (v / S.hmax);
+    const pts = Array.from(S.H, (v, t) => `${S.X(t).toFixed(1)},${S.Y(v).toFixed(1)}`).join(" ");
+    S.marks = leEl("g", { class: "le-marks" });
+    chart.replaceChildren(leEl("polyline", { points: pts, fill: "none", stroke: "#4c78a8", "stroke-width": "1" }), S.marks);
     title.textContent = `byte patches · ${S.data.model}`;
     rule.value = model.get("rule"); maxLen.value = String(model.get("max_len") | 0);
     setRange(); update();
@@ -78,10 +83,11 @@ function render({ model, el }) {
     if (!S.H || !S.data) return;
     const m = starts(), n = S.H.length, W = model.get("_width") || 760;
     let p = 0, k = 0;
-    for (const sp of S.spans) {
-      const a = +sp.dataset.start;
-      if (m[a]) { p++; sp.classList.add("le-pstart"); } else sp.classList.remove("le-pstart");
-      sp.classList.toggle("le-podd", p % 2 === 1);
+    for (const sp of S.spans) {   // class changes only where a span's state changed
+      const a = sp._start ?? (sp._start = +sp.dataset.start);
+      if (m[a]) p++;
+      const cls = (m[a] ? 1 : 0) | (p % 2 === 1 ? 2 : 0);
+      if (sp._cls !== cls) { sp.classList.toggle("le-pstart", !!(cls & 1)); sp.classList.toggle("le-podd", !!(cls & 2)); sp._cls = cls; }
     }
     for (let t = 0; t < n; t++) k += m[t];
     const nt = (S.data.tokens || []).length;
@@ -89,19 +95,29 @@ function render({ model, el }) {
       (nt ? ` · ${nt} tokens · ${(n / nt).toFixed(2)} bytes/token · ${(k / nt).toFixed(2)} patches/token` : "");
     root.dataset.patches = String(k);
     thText.textContent = `θ = ${(+model.get("threshold")).toFixed(3)}`;
-    // the entropy line, the threshold (global rule) and a tick at every patch start
-    const X = (t) => 4 + (W - 8) * (n > 1 ? t / (n - 1) : 0.5), Y = (v) => 84 - 78 * (v / S.hmax);
-    const pts = Array.from(S.H, (v, t) => `${X(t).toFixed(1)},${Y(v).toFixed(1)}`).join(" ");
-    const kids = [leEl("polyline", { points: pts, fill: "none", stroke: "#4c78a8", "stroke-width": "1" })];
+    // the threshold (global rule) and a tick at every patch start, over the entropy line drawn once in load()
+    const X = S.X, Y = S.Y;
+    const kids = [];
     if (model.get("rule") === "global") {
       const y = Y(Math.min(S.hmax, Math.max(0, model.get("threshold")))).toFixed(1);
       kids.push(leEl("line", { x1: 0, x2: W, y1: y, y2: y, stroke: "#e45756", "stroke-dasharray": "4,3", class: "le-threshold-line" }));
     }
-    for (let t = 0; t < n; t++) if (m[t]) kids.push(leEl("line", { x1: X(t).toFixed(1), x2: X(t).toFixed(1), y1: 84, y2: 88, stroke: "#e45756", class: "le-start-tick" }));
-    chart.replaceChildren(...kids);
+    let d = "";
+    for (let t = 0; t < n; t++) if (m[t]) d += `M${X(t).toFixed(1)},84V88`;
+    kids.push(leEl("path", { d, stroke: "#e45756", class: "le-start-ticks" }));
+    S.marks.replaceChildren(...kids);
   }
 
-  slider.addEventListener("input", () => { model.set("threshold", parseFloat(slider.value)); update(); model.save_changes(); });
+  const onSlide = () => { model.set("threshold", parseFloat(slider.value)); update(); model.save_changes(); };
+  slider.addEventListener("input", onSlide);
+  slider.addEventListener("keydown", (e) => {   // ←/→ step the threshold here (JupyterLab would take the keys)
+    const d = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 }[e.key];
+    if (!d) return;
+    e.preventDefault(); e.stopPropagation();
+    const step = (parseFloat(slider.max) - parseFloat(slider.min)) / 200;
+    slider.value = String(Math.min(parseFloat(slider.max), Math.max(parseFloat(slider.min), parseFloat(slider.value) + d * step)));
+    onSlide();
+  });
   rule.addEventListener("change", () => {   // each rule starts from its own calibrated threshold
     model.set("rule", rule.value);
     model.set("threshold", (S.data.calibrated || {})[rule.value] ?? model.get("threshold"));

@@ -148,3 +148,45 @@ def test_the_facilitators_answers_for_03_hold_on_the_shipped_model():
     assert ex.check("iterations_help", False)
     assert ex.check("two_hop_iterations", 2)
     assert not ex.check("two_hop_iterations", 1) and not ex.check("two_hop_iterations", "two")
+
+
+def test_patch_exercises_right_and_wrong():
+    """Workshop 05's checker on a tiny random byte model: the answers it computes pass, others explain."""
+    import numpy as np
+
+    from explorer.model import Model
+    from explorer.models.build import build_base_model
+    from explorer.patches.entropy import byte_entropies
+    from explorer.patches.patching import calibrate, starts
+    from explorer.patches.tokenizer import build_byte_tokenizer
+    from explorer.workshop.patches import REPEATED, TEXT, exercises, word_starts
+
+    class Words:
+        def __call__(self, text, add_special_tokens=False, return_offsets_mapping=True):
+            import re
+            return {"offset_mapping": [m.span() for m in re.finditer(r"\S+\s*", text)]}
+
+    tok = build_byte_tokenizer()
+    m = Model(build_base_model(tok, n_layer=1, n_embd=32, n_head=2, n_positions=128, seed=2, arch="llama"), tok)
+    ex = exercises(m, tokenizer=Words())
+    r = byte_entropies(m, TEXT)
+    th = calibrate(r.entropy, 4.5, "global")
+    assert ex.check("threshold_for_target", th).correct and ex.check("threshold_for_target", str(th)).correct
+    fb = ex.check("threshold_for_target", float(r.entropy.max()) + 1)
+    assert not fb and "Lower θ" in fb.message
+    assert "nats" in ex.check("threshold_for_target", "high").message
+    ws = word_starts(r.data)
+    inside = np.array([b not in b" \n" for b in r.data]) & ~ws
+    truth = bool(r.entropy[ws].mean() > r.entropy[inside].mean())
+    assert ex.check("word_start_entropy", truth).correct and not ex.check("word_start_entropy", not truth)
+    rep = byte_entropies(m, REPEATED)
+    last = len(REPEATED) // 6 * 5
+    c = {rule: int(starts(rep.entropy, calibrate(r.entropy, 4.5, rule), rule)[last:].sum())
+         for rule in ("global", "monotonic")}
+    if c["global"] != c["monotonic"]:
+        want = min(c, key=c.get)
+        assert ex.check("fewer_in_repeats", want).correct
+        assert not ex.check("fewer_in_repeats", "monotonic" if want == "global" else "global")
+    n_p = int(starts(r.entropy, th, "global").sum())
+    want = "patches" if n_p > len(TEXT.split()) else "tokens"
+    assert ex.check("patches_or_tokens", want).correct and not ex.check("patches_or_tokens", "neither")

@@ -185,6 +185,8 @@ DELEGATED = {
     ("train", "recurrent"): ("explorer.recurrent.train", "train a recurrent-depth (prelude-core-coda) model"),
     ("train", "bytes"): ("explorer.patches.train", "train the byte-level entropy model (byte patches, BLT)"),
     ("bytes", "eval"): ("explorer.patches.train:eval_main", "bits per byte of the byte entropy model on held-out text"),
+    ("semantic", "eval"): ("explorer.semantic.prosqa:eval_main", "semantic decoding on ProsQA: one algorithm at one width"),
+    ("semantic", "sweep"): ("explorer.semantic.prosqa:sweep_main", "semantic decoding on ProsQA: every algorithm and width"),
     ("train", "ship"): ("explorer.training.ship", "ship a trained run as a registered model, with its cost and results"),
     ("prosqa", "generate"): ("explorer.tasks.prosqa.generate", "generate ProsQA problems (Coconut JSON)"),
     ("prosqa", "eval"): ("explorer.cli:prosqa_eval", "ProsQA accuracy of a model: --engine thoughts|recurrent|lcm "

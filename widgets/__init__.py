@@ -1,4 +1,4 @@
-"""The explorer's face in JupyterLab / Notebook 7: maps, a stepper, a concept lab, a lens view, a graph view and a patch view.
+"""The explorer's face in JupyterLab / Notebook 7: maps, a stepper, a concept lab, a lens view, a graph view, a patch view and a thought tree.
 
 All widgets show :class:`explorer.Trajectory`-shaped data and hold no model logic. Everything the
 browser loads comes from installed packages (anywidget ESM written by hand, plotly's bundled
@@ -10,5 +10,6 @@ from .latent_map import LatentMap
 from .lens import LensView
 from .patch_view import PatchView
 from .stepper import ThoughtStepper
+from .thought_tree import ThoughtTree
 
-__all__ = ["LatentMap", "ThoughtStepper", "ConceptLab", "LensView", "GraphView", "GraphCompare", "link_steps", "PatchView"]
+__all__ = ["LatentMap", "ThoughtStepper", "ConceptLab", "LensView", "GraphView", "GraphCompare", "link_steps", "PatchView", "ThoughtTree"]

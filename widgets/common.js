@@ -120,6 +120,10 @@ const LE_CSS = `
 .le-patch-tokens { font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.9; }
 .le-token { border: 1px solid var(--jp-border-color1, #bbb); border-radius: 2px; margin-right: 1px; padding: 0 1px; white-space: pre; }
 .le-patch-chart { display: block; }
+.le-tree-svg { display: block; border: 1px solid var(--jp-border-color2, #e3e3e3); background: var(--jp-layout-color0, #fff); }
+.le-tree-node { cursor: pointer; }
+.le-tree-text { font-family: var(--jp-code-font-family, monospace); margin: 4px 0; min-height: 2.6em; }
+.le-tree-msg { color: #c62828; }
 .le-verdict.le-right { color: #2e7d32; } .le-verdict.le-wrong { color: #c62828; }
 `;
 

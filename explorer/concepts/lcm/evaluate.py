@@ -12,22 +12,8 @@ import argparse
 from typing import Any, Sequence
 
 from ...errors import InputError
-from ...tasks.prosqa.generate import statement
-from .model import DEFAULT_PATH, BaseLCM, _head, _tail, load_lcm, parse_problem
-
-
-def _valid_chain(problem: dict[str, Any], chain: Sequence[str]) -> bool:
-    """Is ``chain`` a path of the problem's edges from the root to the target?"""
-    sym = problem.get("idx_to_symbol")
-    if not sym or not chain:
-        return False
-    edges = {statement(sym, a, b) for a, b in problem["edges"]}
-    cur = sym[problem["root"]]
-    for s in chain:
-        if s not in edges or _head(s) != cur:
-            return False
-        cur = _tail(s)
-    return cur == sym[problem["target"]]
+from ...tasks.prosqa.prompts import valid_chain
+from .model import DEFAULT_PATH, BaseLCM, load_lcm, parse_problem
 
 
 def evaluate(model: BaseLCM, data: Sequence[dict[str, Any]], *, limit: int | None = None,
@@ -57,7 +43,7 @@ def evaluate(model: BaseLCM, data: Sequence[dict[str, Any]], *, limit: int | Non
         chain, ans = traj.meta["chain"], traj.meta["answer"]
         correct.append(ans == prob["answer"])
         chains.append(chain == p["steps"])
-        valid.append(_valid_chain(prob, chain))
+        valid.append(valid_chain(prob, chain))
         outputs.append(" ".join(chain) + f" ### {ans}")
         n_gen.append(len(chain))
     n = len(items)

@@ -16,6 +16,7 @@ from torch import nn
 
 from ...errors import InputError, SaveFileError
 from ...io import atomic_write_safetensors, atomic_write_text, read_safetensors
+from ...tasks.prosqa.prompts import statement_tail
 from ...trajectory import Step, TokenTable, Trajectory
 
 FORMAT = "latent-explorer.base-lcm/2"
@@ -61,15 +62,6 @@ def parse_problem(problem: dict[str, Any]) -> dict[str, Any]:
     return {"statements": statements, "question": m.group(0).strip(), "root": m.group(1),
             "options": (m.group(2), m.group(3)), "steps": list(problem.get("steps", [])),
             "answer": problem.get("answer", "")}
-
-
-def _tail(statement: str) -> str:
-    return statement.rstrip(".").split(" is a ")[-1].strip()
-
-
-def _head(statement: str) -> str:
-    h = statement.split(" is a ")[0].strip()
-    return h[len("Every "):] if h.startswith("Every ") else h
 
 
 @dataclass
@@ -152,7 +144,7 @@ class BaseLCM(nn.Module):
         answer, source = "", "chain"
         pred = q_v
         for k_step in range(max_steps or self.cfg.max_steps):
-            pred = self._predict(cand_v, q_v, [cand_v[i] for i in chosen])
+            pred = self.next_concept(cand_v, q_v, [cand_v[i] for i in chosen])
             sims = cand_u @ (pred / max(1e-9, float(np.linalg.norm(pred))))
             order = [int(i) for i in np.argsort(-sims, kind="stable") if not (no_repeat and int(i) in chosen)]
             if not order:
@@ -164,8 +156,8 @@ class BaseLCM(nn.Module):
                                tuple(float(sims[i]) for i in order[:k]), space="bank", score_name="cosine")
             steps.append(Step(name, cands[best], {name: pred, "nearest": cand_v[best]}, probes={"bank": table},
                               scalars={"cosine": float(sims[best])}))
-            if _tail(cands[best]) in p["options"]:
-                answer = f"{p['root']} is a {_tail(cands[best])}."
+            if statement_tail(cands[best]) in p["options"]:
+                answer = f"{p['root']} is a {statement_tail(cands[best])}."
                 break
         if not answer:
             answer, source = opts[int(np.argmax(opt_v @ pred))], "nearest option"
@@ -173,7 +165,9 @@ class BaseLCM(nn.Module):
         return Trajectory(steps, kind="concepts", space=self.cfg.encoder, title=p["question"],
                           meta={"chain": chain, "answer": answer, "answer_from": source, "question": p["question"]})
 
-    def _predict(self, cand_v: np.ndarray, q_v: np.ndarray, steps: Sequence[np.ndarray]) -> np.ndarray:
+    def next_concept(self, cand_v: np.ndarray, q_v: np.ndarray, steps: Sequence[np.ndarray]) -> np.ndarray:
+        """The predicted next concept (denormalised) after the statements ``cand_v``, the question
+        ``q_v`` and the chain of step concepts ``steps`` so far."""
         x, types, sidx = _sequence(self.normalizer, cand_v, q_v, list(steps))  # type: ignore[arg-type]
         out = self(x[None], types[None], sidx[None], torch.zeros((1, x.shape[0]), dtype=torch.bool))
         return self.normalizer.denormalize(out[0, -1].detach().float()).numpy()  # type: ignore[union-attr]
@@ -188,7 +182,7 @@ class BaseLCM(nn.Module):
         out = []
         with torch.inference_mode():
             for i in range(len(p["steps"])):
-                pred = self._predict(cand_v, q_v, list(gold[:i]))
+                pred = self.next_concept(cand_v, q_v, list(gold[:i]))
                 out.append(int(np.argmax(cand_u @ pred)))
         return out
 

@@ -36,6 +36,33 @@ def is_correct(text: str, answer: str) -> bool:
     return parse_answer(text) == answer.replace(",", "").strip()
 
 
+def statement_head(statement: str) -> str:
+    """The subject of a ProsQA statement: "Tom" in "Tom is a wumpus.", "wumpus" in "Every wumpus is a yumpus."."""
+    h = statement.split(" is a ")[0].strip()
+    return h[len("Every "):] if h.startswith("Every ") else h
+
+
+def statement_tail(statement: str) -> str:
+    """The class a ProsQA statement puts its subject in: "wumpus" in "Tom is a wumpus."."""
+    return statement.rstrip(".").split(" is a ")[-1].strip()
+
+
+def valid_chain(problem: dict[str, Any], chain: list[str] | tuple[str, ...]) -> bool:
+    """Is ``chain`` (statements) a path of the problem's edges from the root to the target?"""
+    from .generate import statement
+
+    sym = problem.get("idx_to_symbol")
+    if not sym or not chain:
+        return False
+    edges = {statement(sym, a, b) for a, b in problem["edges"]}
+    cur = sym[problem["root"]]
+    for s in chain:
+        if s not in edges or statement_head(s) != cur:
+            return False
+        cur = statement_tail(s)
+    return cur == sym[problem["target"]]
+
+
 def prompt_of(problem: dict[str, Any]) -> str:
     return problem["question"] + "\n"
 

@@ -40,8 +40,8 @@ function render({ model, el }) {
     svg.setAttribute("width", W); svg.setAttribute("height", H);
     root.style.maxWidth = `${W + 16}px`;
     const L = layout(S.d.nodes);
-    const X = (dep) => 20 + (W - 40) * dep / L.depth, Y = (i) => 14 + (H - 28) * (L.leaves > 1 ? L.y[i] / (L.leaves - 1) : 0.5);
-    svg.replaceChildren(); S.circles = {}; S.lines = {};
+    const X = (dep) => 20 + (W - 170) * dep / L.depth, Y = (i) => 14 + (H - 28) * (L.leaves > 1 ? L.y[i] / (L.leaves - 1) : 0.5);
+    svg.replaceChildren(); S.circles = {}; S.lines = {}; S.labels = {};
     const eg = leEl("g"), ng = leEl("g");
     for (const n of S.d.nodes) {
       if (n.parent !== null) {
@@ -52,7 +52,9 @@ function render({ model, el }) {
       const c = leEl("circle", { cx: X(n.depth), cy: Y(n.id), r: 6, class: "le-tree-node", "data-node": String(n.id),
         onclick: () => { model.set("selected", n.id); model.save_changes(); show(); } },
         leEl("title", { text: `${n.text}\n${n.source}${n.value !== null ? " · value " + n.value.toFixed(3) : ""}` }));
-      ng.append(c); S.circles[n.id] = c;
+      const short = n.text.length > 22 ? n.text.slice(0, 21) + "…" : n.text;
+      const lab = leEl("text", { x: X(n.depth) + 8, y: Y(n.id) - 7, class: "le-node-label", text: short });
+      ng.append(c, lab); S.circles[n.id] = c; S.labels = S.labels || {}; S.labels[n.id] = lab;
     }
     svg.append(eg, ng);
     title.textContent = S.d.nodes[0].text;
@@ -80,6 +82,7 @@ function render({ model, el }) {
     for (const n of S.d.nodes) {
       const c = S.circles[n.id], vis = seen.has(n.id);
       c.style.display = vis ? "" : "none";
+      if (S.labels && S.labels[n.id]) S.labels[n.id].style.display = vis ? "" : "none";
       if (S.lines[n.id]) {
         S.lines[n.id].style.display = vis ? "" : "none";
         S.lines[n.id].setAttribute("stroke", chosen.has(n.id) ? "#f58518" : "#bbb");

@@ -246,3 +246,37 @@ def test_patch_view_slider_and_rule_move_the_boundaries(chromium_browser):
             assert kernel_eval(page, "print(pv.rule)").strip() == "monotonic"
         finally:
             page.context.close()
+
+
+def test_thought_tree_replays_expands_and_prunes(chromium_browser):
+    """The replay slider hides and shows thoughts in the browser; expand and prune (buttons → the
+    kernel's search tree) change the tree drawn."""
+    with jupyter_lab(("widgets_tree.ipynb",)) as lab:
+        page = new_page(chromium_browser)
+        try:
+            open_and_run(page, lab, "widgets_tree.ipynb", timeout_s=240)
+            page.wait_for_selector(".le-tree circle.le-tree-node")
+            tree = page.locator(".le-tree")
+            n0 = int(tree.get_attribute("data-nodes"))
+            assert int(tree.get_attribute("data-visible")) == n0 > 1
+            page.locator(".le-tree .le-replay").fill("1")                 # replay: only the root so far
+            assert tree.get_attribute("data-visible") == "1"
+            page.locator(".le-tree .le-replay").fill(page.locator(".le-tree .le-replay").get_attribute("max"))
+            assert int(tree.get_attribute("data-visible")) == n0
+            screenshot(tree, "thought_tree.png")
+            # select the root's first child and expand it: new thoughts appear
+            first = page.evaluate("() => { const c = document.querySelectorAll('.le-tree circle.le-tree-node')[1];"
+                                  " return Number(c.dataset.node); }")
+            page.locator(f".le-tree circle.le-tree-node[data-node='{first}']").click()
+            page.locator(".le-tree .le-expand").click()
+            page.wait_for_function(f"() => Number(document.querySelector('.le-tree').dataset.nodes) > {n0}", timeout=60_000)
+            n1 = int(tree.get_attribute("data-nodes"))
+            # prune the newest thought: it turns grey
+            page.locator(f".le-tree circle.le-tree-node[data-node='{n1 - 1}']").click()
+            page.locator(".le-tree .le-prune").click()
+            page.wait_for_function(f"() => document.querySelector(\".le-tree circle[data-node='{n1 - 1}']\")"
+                                   ".classList.contains('le-pruned')", timeout=30_000)
+            page.wait_for_timeout(300)
+            assert str(n1 - 1) in kernel_eval(page, "print(sorted(tt.tree.pruned))")
+        finally:
+            page.context.close()

@@ -80,3 +80,16 @@ else:
 pv = PatchView(bm, "Daenerys Targaryen is the mother of dragons.\\nNaïve café — 日本語 🙂\\n", width=640)
 pv""",
 ], "tests/browser/notebooks/widgets_patches.ipynb")
+
+nb([
+"#md ThoughtTree: beam search over thoughts with the Base-LCM and the fact checker, on a real ProsQA problem.",
+"""from explorer.semantic.prosqa import claim, context_of, solve
+from explorer.semantic.processors import FactChecker, LCMProposer
+from explorer.tasks.prosqa import VALIDATION, load
+from widgets import ThoughtTree
+problem = load(VALIDATION)[0]
+proposer = LCMProposer()
+solved = solve(problem, "beam", 2, proposer=proposer)
+tt = ThoughtTree(solved.tree, context=context_of(problem), proposer=proposer, valuers=[FactChecker(claim)], k=2)
+tt""",
+], "tests/browser/notebooks/widgets_tree.ipynb")

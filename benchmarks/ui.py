@@ -125,6 +125,17 @@ def _stats(xs: list[float]) -> tuple[float, float]:
     return float(np.median(a)), float(np.percentile(a, 95))
 
 
+def _press(page, install: str, target, var: str, presses: int, timeout_ms: int) -> list[float]:
+    """Install a latency probe, focus ``target``, press → ``presses`` times, each waited for; the times."""
+    page.evaluate(install)
+    target.scroll_into_view_if_needed()
+    target.focus()
+    for i in range(presses):
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"() => window.{var}.length >= {i + 1}", timeout=timeout_ms)
+    return page.evaluate(f"() => window.{var}")
+
+
 def browser_bench(presses: int) -> dict[str, tuple[float, float]]:
     import nbformat as nbf
     from labdriver import browser, jupyter_lab, open_and_run
@@ -141,44 +152,18 @@ def browser_bench(presses: int) -> dict[str, tuple[float, float]]:
         page.wait_for_selector(".widget-slider .noUi-handle")
         page.wait_for_selector(".js-plotly-plot .scatterlayer .point")
         # in-browser stepper
-        page.evaluate(INSTALL_STEPPER_PROBE)
-        root = page.locator(".le-stepper").first
-        root.scroll_into_view_if_needed()
-        root.focus()
-        for i in range(presses):
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function(f"() => window.__lat.length >= {i + 1}", timeout=10_000)
-        stepper = page.evaluate("() => window.__lat")
+        stepper = _press(page, INSTALL_STEPPER_PROBE, page.locator(".le-stepper").first, "__lat", presses, 10_000)
         # kernel round trip: IntSlider -> Python observer -> FigureWidget restyle -> browser
-        page.evaluate(INSTALL_SLIDER_PROBE)
-        handle = page.locator(".widget-slider .noUi-handle").first
-        handle.scroll_into_view_if_needed()
-        handle.focus()
-        for i in range(presses):
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function(f"() => window.__rt.length >= {i + 1}", timeout=20_000)
-        roundtrip = page.evaluate("() => window.__rt")
+        roundtrip = _press(page, INSTALL_SLIDER_PROBE, page.locator(".widget-slider .noUi-handle").first, "__rt",
+                           presses, 20_000)
         # a stepper linked to a GraphView of a 30-node graph: key press → the graph recoloured
         page.wait_for_selector(".le-graph circle.le-node")
-        page.evaluate(INSTALL_GRAPH_PROBE)
-        groot = page.locator(".le-stepper").last
-        groot.scroll_into_view_if_needed()
-        groot.focus()
-        for i in range(presses):
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function(f"() => window.__gl.length >= {i + 1}", timeout=10_000)
-        graph = page.evaluate("() => window.__gl")
+        graph = _press(page, INSTALL_GRAPH_PROBE, page.locator(".le-stepper").last, "__gl", presses, 10_000)
         # PatchView: a key press on the threshold slider → boundaries and statistics redrawn
         page.wait_for_selector(".le-patches .le-byte")
-        page.evaluate(INSTALL_PATCH_PROBE)
         th = page.locator(".le-patches .le-threshold")
-        th.scroll_into_view_if_needed()
         th.evaluate("(s) => { s.value = s.min; s.dispatchEvent(new Event('input')); }")
-        th.focus()
-        for i in range(presses):
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function(f"() => window.__pl.length >= {i + 1}", timeout=10_000)
-        patch = page.evaluate("() => window.__pl")
+        patch = _press(page, INSTALL_PATCH_PROBE, th, "__pl", presses, 10_000)
     return {"stepper": _stats(stepper), "roundtrip": _stats(roundtrip), "graph": _stats(graph), "patch": _stats(patch)}
 
 

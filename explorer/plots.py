@@ -38,6 +38,11 @@ Byte patches (:mod:`explorer.patches`)
   patch starts (the BLT paper's "Daenerys Targaryen" figure).
 * :func:`patch_size_figure` — bytes per patch against the threshold for each rule, with a
   tokenizer's bytes per token as a line.
+
+Semantic decoding (:mod:`explorer.semantic`)
+
+* :func:`search_calls_figure` — answer accuracy against processor calls per problem, one line per
+  algorithm (its widths as points), for each proposer and tool setting.
 """
 from __future__ import annotations
 
@@ -293,5 +298,30 @@ def patch_size_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, by
     return fig
 
 
+def search_calls_figure(rows: Sequence[Mapping[str, Any]], *, metric: str = "accuracy",
+                        title: str = "Semantic decoding on ProsQA: accuracy against processor calls"):
+    """``rows`` from :func:`explorer.semantic.prosqa.sweep`: one line per (algorithm, proposer, tool),
+    x = mean calls per problem (log), y = ``metric``; each point labelled with its width."""
+    import plotly.graph_objects as go
+
+    if not rows:
+        raise InputError("no rows to draw; run explorer.semantic.prosqa.sweep(...) first.")
+    groups: dict[tuple[str, str, bool], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["algorithm"], r["proposer"], bool(r["tool"])), []).append(r)
+    dash = {("lcm", True): "solid", ("lcm", False): "dash", ("random", True): "dot", ("random", False): "dashdot"}
+    fig = go.Figure()
+    for (alg, prop, tool), rs in groups.items():
+        rs = sorted(rs, key=lambda r: r["mean_calls"])
+        fig.add_scatter(x=[r["mean_calls"] for r in rs], y=[r[metric] for r in rs], mode="lines+markers+text",
+                        text=[f"w{r['width']}" for r in rs], textposition="top center",
+                        name=f"{alg} · {prop}{' + tool' if tool else ''}", line={"dash": dash.get((prop, tool), "solid")})
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#bab0ac", annotation_text="chance")
+    fig.update_layout(title=title, height=460, xaxis_type="log", xaxis_title="processor calls per problem (mean)",
+                      yaxis_title=metric.replace("_", " "), margin={"l": 60, "r": 20, "t": 60, "b": 50})
+    return fig
+
+
 __all__ = ["logit_lens_figure", "trajectory_figure", "accuracy_figure", "hops_figure", "hop_curves_figure",
-           "distance_figure", "frontier_probe_figure", "frontier_figure", "byte_entropy_figure", "patch_size_figure"]
+           "distance_figure", "frontier_probe_figure", "frontier_figure", "byte_entropy_figure", "patch_size_figure",
+           "search_calls_figure"]

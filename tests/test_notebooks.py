@@ -64,6 +64,14 @@ def test_notebook_runs(path: Path):
         assert "the last token stops after" in text and "iterations at position" in text
         assert "application/vnd.plotly.v1+json" in _mimetypes(nb) and "no answer yet" in text
         assert "two_hop_iterations" in text, "the hop-count section should offer its exercise"
+    if path.stem == "05_byte_patches":
+        text = _text(nb)
+        assert "bits per byte on this paragraph" in text and "patches per repetition" in text
+        assert "PatchView(" in text and "ThoughtStepper(" in text and "no answer yet" in text
+    if path.stem == "06_semantic_decoding":
+        text = _text(nb)
+        assert "beam width  8" in text and "valid chains" in text and "random proposals" in text
+        assert "ThoughtTree(" in text and "ThoughtStepper(" in text and "no answer yet" in text
     if path.stem == "04_concept_space":
         text = _text(nb)
         assert "An insect has six legs." in text, "sentence arithmetic should land on the insect sentence"

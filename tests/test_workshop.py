@@ -190,3 +190,23 @@ def test_patch_exercises_right_and_wrong():
     n_p = int(starts(r.entropy, th, "global").sum())
     want = "patches" if n_p > len(TEXT.split()) else "tokens"
     assert ex.check("patches_or_tokens", want).correct and not ex.check("patches_or_tokens", "neither")
+
+
+def test_semantic_exercises_right_and_wrong():
+    from explorer.semantic.prosqa import evaluate, solve
+    from explorer.semantic.processors import LCMProposer, RandomProposer
+    from explorer.tasks.prosqa import VALIDATION, load
+    from explorer.workshop.semantic import N_TOOL, WIDTHS, exercises
+
+    problems, prop = load(VALIDATION)[:N_TOOL], LCMProposer()
+    ex = exercises(problems, prop)
+    want = next((w for w in WIDTHS if (lambda s: s.correct and s.valid_chain)(solve(problems[1], "beam", w, proposer=prop))),
+                WIDTHS[-1])
+    assert ex.check("width_solves", want).correct and not ex.check("width_solves", 99)
+    gain = round(evaluate(problems, "beam", 3, proposer=prop)["accuracy"] * N_TOOL) - \
+        round(evaluate(problems, "beam", 3, proposer=prop, tool=False)["accuracy"] * N_TOOL)
+    assert ex.check("tool_gain", gain).correct and "subtract" in ex.check("tool_gain", gain + 1).message
+    lv = evaluate(problems, "beam", 3, proposer=prop)["valid_chain_accuracy"]
+    rv = evaluate(problems, "beam", 3, proposer=RandomProposer(seed=0))["valid_chain_accuracy"]
+    assert ex.check("guidance_matters", lv > rv).correct and not ex.check("guidance_matters", not (lv > rv))
+    assert "True or False" in ex.check("guidance_matters", "yes").message

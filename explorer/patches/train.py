@@ -182,25 +182,16 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     from dataclasses import fields
 
-    from ..errors import ExplorerError
-    from ..training.cli import add_config_flags
+    from ..training.cli import add_config_flags, run_training
 
     ap = argparse.ArgumentParser(prog="latent-explorer train bytes", description=main.__doc__)
     ap.add_argument("run_dir")
     add_config_flags(ap, ByteTrainConfig)
     args = ap.parse_args(argv)
-    try:
-        cfg = ByteTrainConfig(**{f.name: getattr(args, f.name) for f in fields(ByteTrainConfig)})
-        st = train(args.run_dir, cfg)
-    except ExplorerError as e:
-        print(f"latent-explorer train bytes: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; checkpoint saved in {Path(args.run_dir) / 'latest'} (run the same command to resume)",
-              file=sys.stderr)
-        return 130
-    print(f"done: {st.global_step} steps, epoch {st.epoch}; {st.evals[-1] if st.evals else ''}")
-    return 0
+    return run_training("latent-explorer train bytes", args.run_dir,
+                        lambda: train(args.run_dir, ByteTrainConfig(**{f.name: getattr(args, f.name)
+                                                                        for f in fields(ByteTrainConfig)})),
+                        lambda st: f"done: {st.global_step} steps, epoch {st.epoch}; {st.evals[-1] if st.evals else ''}")
 
 
 if __name__ == "__main__":

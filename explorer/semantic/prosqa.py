@@ -33,12 +33,29 @@ from .search import ALGORITHMS, run
 PROPOSERS = ("lcm", "random")
 
 
+_CONTEXTS: dict[str, Context] = {}
+
+
 def context_of(problem: dict[str, Any]) -> Context:
+    """The problem as a context (facts, question, root, options, gold steps). Kept per question text,
+    so the concept vectors of its facts are encoded once however many searches run on it."""
     from ..concepts.lcm.model import parse_problem
 
-    p = parse_problem(problem)
-    return Context(p["question"], list(p["statements"]),
-                   {"root": p["root"], "options": list(p["options"]), "steps": p["steps"], "answer": p["answer"]})
+    key = problem["question"] + "\x00" + "\x00".join(problem.get("steps", []))
+    if key not in _CONTEXTS:
+        if len(_CONTEXTS) > 4096:
+            _CONTEXTS.clear()
+        p = parse_problem(problem)
+        _CONTEXTS[key] = Context(p["question"], list(p["statements"]),
+                                 {"root": p["root"], "options": list(p["options"]), "steps": p["steps"],
+                                  "answer": p["answer"]})
+    return _CONTEXTS[key]
+
+
+def _vectors(ctx: Context, key: str, texts: list[str], enc: Any) -> np.ndarray:
+    if key not in ctx.extra:
+        ctx.extra[key] = np.asarray(enc.encode(texts), np.float32)
+    return ctx.extra[key]
 
 
 def claim(path: Sequence[Thought], context: Context) -> str:
@@ -85,7 +102,7 @@ def solve(problem: dict[str, Any], algorithm: str = "beam", width: int = 3, *, p
         from ..concepts.encoders import load_encoder
 
         enc = load_encoder("minilm")
-    root = Thought(ctx.question, np.asarray(enc.encode([ctx.question])[0], np.float32), "question")
+    root = Thought(ctx.question, _vectors(ctx, "question_vector_row", [ctx.question], enc)[0], "question")
     valuers = ([FactChecker(claim)] if tool else []) + ([judge] if judge is not None else [])
     tree = run(algorithm, root, ctx, proposer, goal=goal, valuers=valuers, width=width, k=k, max_depth=max_depth,
                seed=seed)
@@ -97,7 +114,7 @@ def solve(problem: dict[str, Any], algorithm: str = "beam", width: int = 3, *, p
     else:   # the option sentence nearest to the last concept (predicted, when the proposer made one)
         last = path[-1].meta.get("predicted", path[-1].vector) if len(path) > 1 else root.vector
         sentences = [f"{ctx.extra['root']} is a {o}." for o in opts]
-        ov = np.asarray(enc.encode(sentences), np.float32)
+        ov = _vectors(ctx, "option_vectors", sentences, enc)
         answer = sentences[int(np.argmax(ov @ np.asarray(last, np.float32)))]
     return Solved(answer, answer == problem.get("answer"), chain, chain == ctx.extra["steps"],
                   valid_chain(problem, chain), dict(tree.calls), tree)
@@ -189,6 +206,8 @@ def sweep_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--widths", default="1,2,3,5")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--data", default=None)
+    ap.add_argument("--proposers", default=",".join(PROPOSERS), help="comma-separated: lcm,random")
+    ap.add_argument("--tools", default="on,off", help="comma-separated: on (with the fact checker), off")
     ap.add_argument("--out", default=None, help="write the rows as JSON")
     args = ap.parse_args(argv)
     try:
@@ -196,7 +215,9 @@ def sweep_main(argv: list[str] | None = None) -> int:
     except ValueError:
         print("latent-explorer semantic sweep: --widths is a comma-separated list of whole numbers", flush=True)
         return 2
-    rows = sweep(load(args.data or VALIDATION), widths, limit=args.limit, progress=True)
+    tools = [t.strip() == "on" for t in args.tools.split(",") if t.strip()]
+    rows = sweep(load(args.data or VALIDATION), widths, proposers=[p.strip() for p in args.proposers.split(",")],
+                 tools=tools, limit=args.limit, progress=True)
     if args.out:
         from pathlib import Path
 

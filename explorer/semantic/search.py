@@ -48,6 +48,18 @@ def _finish(tree: SearchTree, goals: list[int], fallback: int) -> SearchTree:
     return tree
 
 
+def _expand(tree: SearchTree, nodes: Sequence[int], proposer: Processor, k: int, valuers: Sequence[Processor],
+            context: Context) -> list[int]:
+    """Ask for ``k`` proposals after each of ``nodes``; the new thoughts no valuer rejected."""
+    kept = []
+    for node in nodes:
+        for c in tree.call(proposer, [node], context, k):
+            i = tree.add(c, node)
+            if _judge(tree, i, valuers, context) > 0:
+                kept.append(i)
+    return kept
+
+
 def _check(k: int, max_depth: int, **more: int) -> None:
     bad = {n: v for n, v in {"k": k, "max_depth": max_depth, **more}.items() if v < 1}
     if bad:
@@ -99,12 +111,7 @@ def beam(root: Thought, context: Context, proposer: Processor, *, goal: Goal, va
     _check(k, max_depth, width=width)
     tree, beams = SearchTree(root), [0]
     for _ in range(max_depth):
-        new = []
-        for b in beams:
-            for c in tree.call(proposer, [b], context, k):
-                i = tree.add(c, b)
-                if _judge(tree, i, valuers, context) > 0:
-                    new.append(i)
+        new = _expand(tree, beams, proposer, k, valuers, context)
         if not new:
             break
         new.sort(key=lambda i: _score(tree, i), reverse=True)
@@ -122,12 +129,7 @@ def tot_bfs(root: Thought, context: Context, proposer: Processor, *, goal: Goal,
     _check(k, max_depth, breadth=breadth)
     tree, level = SearchTree(root), [0]
     for _ in range(max_depth):
-        new = []
-        for node in level:
-            for c in tree.call(proposer, [node], context, k):
-                i = tree.add(c, node)
-                if _judge(tree, i, valuers, context) > 0:
-                    new.append(i)
+        new = _expand(tree, level, proposer, k, valuers, context)
         if not new:
             break
         goals = [i for i in new if goal(tree.path(i), context)]

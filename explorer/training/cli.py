@@ -50,19 +50,29 @@ def training_main(argv: list[str] | None, *, prog: str, description: str, config
                                    "a curriculum stage, e.g. RUN_DIR/latest of a run on easier problems")
     add_config_flags(ap, config_cls)
     args = ap.parse_args(argv)
-    try:
+
+    def go() -> Any:
         cfg = config_cls(**{f.name: getattr(args, f.name) for f in fields(config_cls)})
         if not args.train:
             raise InputError("pass --train PATH (and --generate N to create it).")
         if args.generate and not Path(args.train).is_file():
             write(generate(args.generate, seed=cfg.seed + 1), args.train)
-        state = train(load(args.train), args.run_dir, cfg, eval_data=load(args.valid) if args.valid else None,
-                      eval_limit=args.eval_limit, base=args.base)
+        return train(load(args.train), args.run_dir, cfg, eval_data=load(args.valid) if args.valid else None,
+                     eval_limit=args.eval_limit, base=args.base)
+
+    return run_training(prog, args.run_dir, go, done)
+
+
+def run_training(prog: str, run_dir: str | Path, go: Callable[[], Any], done: Callable[[Any], str]) -> int:
+    """Run ``go()`` (a training run) as a command: a typed error prints one line and exits 2;
+    Ctrl-C says where the checkpoint is and exits 130; otherwise print ``done(state)``."""
+    try:
+        state = go()
     except ExplorerError as e:
         print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"interrupted; checkpoint saved in {Path(args.run_dir) / 'latest'} (run the same command to resume)",
+        print(f"interrupted; checkpoint saved in {Path(run_dir) / 'latest'} (run the same command to resume)",
               file=sys.stderr)
         return 130
     print(done(state))

@@ -59,6 +59,7 @@ def test_notebook_runs(path: Path):
         assert text.count("ThoughtStepper(") >= 3 and "LatentMap(" in text
         assert "Rome is the capital of Italy." in text, "the tour should show sentence arithmetic"
         assert "→ top token" in text and "iterations at position" in text, "the tour should step through iterations"
+        assert "GraphView(GraphRun(recurrent" in text, "the tour should show the iterations on the problem's graph"
     if path.stem == "03_recurrent_depth":
         text = _text(nb)
         assert "the last token stops after" in text and "iterations at position" in text

@@ -40,6 +40,16 @@ def test_tour_runs_in_jupyterlab_and_draws(chromium_browser):
             iters.locator(".le-bar-token").first.wait_for(state="visible", timeout=30_000)
             assert "iterations at position" in iters.locator(".le-title").first.text_content()
             assert page.locator(".le-concept-lab").count() == 2
+            # the iterations on the problem's graph follow the iterations stepper (linked in the browser)
+            graph = page.locator(".le-graph")
+            graph.scroll_into_view_if_needed()
+            fills = graph.evaluate("g => [...g.querySelectorAll('circle.le-node')].map(c => c.getAttribute('fill'))")
+            iters.focus()
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("() => document.querySelector('.le-graph').dataset.index === '2'", timeout=5_000)
+            assert graph.evaluate("g => [...g.querySelectorAll('circle.le-node')].map(c => c.getAttribute('fill'))") != fills
+            screenshot(page.locator(".jp-OutputArea-output").filter(has=page.locator(".le-graph")).first, "tour_graph.png")
             stepper = page.locator(".le-stepper").first
             stepper.scroll_into_view_if_needed()
             before = stepper.locator(".le-bars-output .le-bar-token").all_text_contents()

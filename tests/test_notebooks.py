@@ -65,6 +65,7 @@ def test_notebook_runs(path: Path):
         assert "the last token stops after" in text and "iterations at position" in text
         assert "application/vnd.plotly.v1+json" in _mimetypes(nb) and "no answer yet" in text
         assert "two_hop_iterations" in text, "the hop-count section should offer its exercise"
+        assert "GraphView(GraphRun(recurrent" in text, "the search should spread over a problem's graph"
     if path.stem == "05_byte_patches":
         text = _text(nb)
         assert "bits per byte on this paragraph" in text and "patches per repetition" in text

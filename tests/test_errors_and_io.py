@@ -148,6 +148,75 @@ def test_atomic_dir_replaces_whole_folders_or_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temp or .old folders left
 
 
+@pytest.mark.parametrize("fail_at", [1, 2])
+def test_a_failed_swap_always_leaves_one_complete_folder(tmp_path, monkeypatch, fail_at):
+    """Whichever rename of the swap fails (1: the old folder aside, 2: the new one into place), the
+    complete old folder is where readers look, no temporary is left, and the next save succeeds."""
+    import explorer.io as io
+
+    dest = tmp_path / "latest"
+    with io.atomic_dir(dest) as d:
+        (d / "state.json").write_text("old")
+    real, calls = os.replace, []
+
+    def flaky(a, b):
+        calls.append((a, b))
+        if len(calls) == fail_at:
+            raise OSError("the disk went away")
+        return real(a, b)
+
+    monkeypatch.setattr(io.os, "replace", flaky)
+    with pytest.raises(OSError, match="went away"):
+        with io.atomic_dir(dest) as d:
+            (d / "state.json").write_text("new")
+    monkeypatch.setattr(io.os, "replace", real)
+    assert (dest / "state.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest"]
+    with io.atomic_dir(dest) as d:
+        (d / "state.json").write_text("newer")
+    assert (dest / "state.json").read_text() == "newer" and sorted(p.name for p in tmp_path.iterdir()) == ["latest"]
+
+
+def test_a_save_killed_between_the_renames_is_recovered_by_the_trainer(tmp_path):
+    """A kill after the old checkpoint was moved aside and before the new one was in place leaves
+    only .latest.old: the trainer finds it (and resumes from it) instead of starting over, and its next
+    save does not delete it before the new one is complete."""
+    from explorer.training import checkpoint as ck
+    from explorer.thoughts.train import TrainConfig, Trainer
+    from explorer.tasks.prosqa import generate
+
+    data = generate(8, seed=1)
+    cfg = TrainConfig(method="cot", encoding="graph", n_layer=1, n_embd=16, n_head=2, batch_size=4, num_epochs=1,
+                      lr=1e-3, device="cpu", threads=1, save_every=1)
+    st = Trainer(data, tmp_path / "run", cfg, progress=False).train()
+    latest = tmp_path / "run" / "latest"
+    os.replace(latest, tmp_path / "run" / ".latest.old")       # the state a kill between the renames leaves
+    assert ck.has_checkpoint(latest) and latest.is_dir() and not (tmp_path / "run" / ".latest.old").exists()
+    again = Trainer(data, tmp_path / "run", cfg, progress=False)
+    assert again.state.global_step == st.global_step == 2
+
+
+def test_stale_temporaries_of_killed_saves_are_removed_by_the_next_save(tmp_path):
+    import time
+
+    import explorer.io as io
+
+    dead_dir, dead_file = tmp_path / ".latest.k1ll3d", tmp_path / ".a.txt.k1ll3d.tmp"
+    live_dir = tmp_path / ".latest.wr1t1ng"
+    for p in (dead_dir, live_dir):
+        p.mkdir()
+        (p / "model.safetensors").write_bytes(b"x" * 1000)
+    dead_file.write_text("half")
+    hour_ago = time.time() - 3600
+    for p in (dead_dir, dead_file):
+        os.utime(p, (hour_ago, hour_ago))
+    with io.atomic_dir(tmp_path / "latest") as d:
+        (d / "x").write_text("1")
+    io.atomic_write_text(tmp_path / "a.txt", "whole")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [".latest.wr1t1ng", "a.txt", "latest"]     # a save still writing (recent) is left alone
+
+
 def _umask_now() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import SaveFileError
-from ..io import atomic_dir
+from ..io import atomic_dir, recover_dir
 
 STATE_FILE = "trainer_state.json"
 BLOB_FILE = "optimizer.pt"
@@ -54,7 +54,8 @@ def load_pretrained(src: str | Path) -> tuple[Any, Any]:
 
 
 def has_checkpoint(latest: Path) -> bool:
-    return (latest / STATE_FILE).is_file()
+    """Whether ``latest`` holds a checkpoint (after putting back one a killed save left aside)."""
+    return (recover_dir(latest) / STATE_FILE).is_file()
 
 
 def read_checkpoint(latest: Path, fmt: str, device: torch.device | str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:

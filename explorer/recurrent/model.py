@@ -359,7 +359,7 @@ class RecurrentForCausalLM(PreTrainedModel):
         state (default: random, from ``generator`` when given). ``labels`` are shifted inside
         (the HF convention; -100 is ignored). ``return_states``: every raw state, including the
         initial one."""
-        if kwargs.get("past_key_values") is not None or kwargs.get("use_cache"):
+        if kwargs.get("cache") is not None or kwargs.get("past_key_values") is not None or kwargs.get("use_cache"):
             raise InputError("this recurrent model has no KV cache; call it with use_cache=False.")
         if attention_mask is not None and not bool(attention_mask.bool().all()):
             m = attention_mask.bool()

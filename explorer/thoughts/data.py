@@ -136,8 +136,8 @@ def coconut_forward(hf: torch.nn.Module, batch: dict[str, torch.Tensor], latent_
         parts = []
         for p in range(n_pass + 1):
             out = hf(inputs_embeds=embeds[:, start:end], attention_mask=mask[:, :end], position_ids=pos[:, start:end],
-                     past_key_values=cache, use_cache=True, output_hidden_states=True)
-            cache = out.past_key_values
+                     cache=cache, use_cache=True, output_hidden_states=True)
+            cache = out.cache
             parts.append(out.logits)
             if p == n_pass:
                 break

@@ -158,9 +158,9 @@ class ThoughtSession:
     # -- internals ----------------------------------------------------------------------------
     @torch.inference_mode()
     def _forward(self, **kw: Any) -> None:
-        out = self.model.hf(**kw, past_key_values=self._cache, use_cache=True, output_hidden_states=True,
+        out = self.model.hf(**kw, cache=self._cache, use_cache=True, output_hidden_states=True,
                             logits_to_keep=1)
-        self._cache = out.past_key_values
+        self._cache = out.cache
         self._h = out.hidden_states[-1][0, -1]     # after the final norm
         self._logits = out.logits[0, -1]
 

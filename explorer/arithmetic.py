@@ -55,7 +55,7 @@ class Term:
 _TERM = re.compile(r"""
     \s*(?P<sign>[+\-−])?\s*                      # optional sign (ASCII or U+2212)
     (?:(?P<weight>\d+(?:\.\d*)?|\.\d+)\s*\*\s*)?  # optional weight: 0.5 * x
-    (?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s+\-−"'*][^+\-−"'*]*?))  # "sentence" or word(s)
+    (?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s+\-−"'*](?:[^+\-−"'*]*[^\s+\-−"'*])?))  # "sentence" or word(s)
     \s*(?=[+\-−]|$)
 """, re.X)
 
@@ -66,7 +66,9 @@ def parse_expression(expr: str) -> list[Term]:
     Bare operands run to the next ``+``/``-``; quote an operand that contains ``+``, ``-`` or
     needs its surrounding spaces. Raises :class:`InputError` pointing at the first bad spot.
     """
-    if not expr or not expr.strip():
+    if not isinstance(expr, str):
+        raise InputError(f"write the expression as a str, e.g. 'king - man + woman'; got {type(expr).__name__}.")
+    if not expr.strip():
         raise EmptyInputError("the expression is empty; write e.g. king - man + woman.")
     terms: list[Term] = []
     pos, s = 0, expr.rstrip()

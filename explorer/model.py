@@ -77,6 +77,10 @@ class Model(TokenAccess):
             return list(self.points)
         if isinstance(points, str):
             points = [points]
+        points = list(points)
+        if not points:
+            raise UnknownPointError(f"points is empty; pass None for every capture point, or names such as "
+                                    f"'layer.{self.n_layers // 2}'.")
         bad = [p for p in points if p not in self.points]
         if bad:
             raise UnknownPointError(f"unknown capture point(s) {bad}; {self.name} has embed, layer.0 … "
@@ -91,6 +95,8 @@ class Model(TokenAccess):
         ``dtype="float16"`` halves the storage. When every requested point lies before the last
         block, the pass stops there."""
         store_dtype = pick_dtype(dtype, "cpu") if dtype != "auto" else torch.float32
+        if not store_dtype.is_floating_point:
+            raise InputError(f"dtype must be a floating-point type ('float32', 'float16', 'bfloat16'), got {dtype!r}.")
         ids = self.encode(text, truncate=truncate)
         wanted = self._check_points(points)
         states: dict[str, torch.Tensor] = {}
@@ -154,6 +160,8 @@ class Model(TokenAccess):
                    points: Sequence[str] | None = None) -> LogitLens:
         """The logit lens at every point × position of ``trace``: top-``k`` tokens with their
         probabilities, entropy, and (with ``target``, a single token such as ``" Paris"``) its rank."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.probe.vocab:
+            raise InputError(f"k must be a whole number from 1 to the vocabulary size ({self.probe.vocab}), got {k!r}.")
         names = [p for p in (points or trace.points)]
         for p in names:
             trace[p]  # raises UnknownPointError naming the fix

@@ -43,7 +43,10 @@ class TokenProbe:
     # -- checks -------------------------------------------------------------------------------
     def as_batch(self, vec: Any) -> tuple[torch.Tensor, bool]:
         """(n, d) float tensor on the model's device, and whether the input was one vector."""
-        x = vec if isinstance(vec, torch.Tensor) else torch.as_tensor(np.asarray(vec, dtype=np.float32))
+        try:   # a copy: numpy views with negative strides (np.flip) are fine too
+            x = vec if isinstance(vec, torch.Tensor) else torch.as_tensor(np.array(vec, dtype=np.float32))
+        except (TypeError, ValueError) as e:
+            raise VectorError(f"expected a vector of {self.d} numbers, got {type(vec).__name__} ({e}).") from None
         single = x.ndim == 1
         if x.ndim not in (1, 2) or x.shape[-1] != self.d:
             raise VectorError(f"expected a vector of size {self.d} (or a batch (n, {self.d})), got shape "
@@ -89,8 +92,8 @@ class TokenProbe:
                 point: str | None = None, normed: bool | None = None,
                 encode: Callable[[str], list[int]] | None = None) -> TokenTable | list[TokenTable]:
         """Top-``k`` tokens of one vector (a :class:`TokenTable`) or of each in a batch (a list)."""
-        if k < 1:
-            raise InputError(f"k must be at least 1, got {k}.")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InputError(f"k must be a whole number >= 1, got {k!r}.")
         x, single = self.as_batch(vec)
         drop = self._exclude_mask(exclude, encode)
         k = min(k, self.vocab - len(set(drop)))

@@ -53,8 +53,28 @@ def _is_ids(text: Any) -> bool:
                                               and all(isinstance(i, int) for i in text))
 
 
+def check_text(text: str, what: str = "the text") -> str:
+    """``text`` if it can be encoded as UTF-8; a typed error naming the fix for a lone surrogate
+    (what Python makes of bytes that are not UTF-8, e.g. in a file name or a command-line argument)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InputError(f"{what} holds {text[e.start:e.end]!r}, which is not a character (bytes that were not "
+                         "UTF-8); decode the source with errors='replace', or remove it.") from None
+    return text
+
+
+def _check_messages(messages: Sequence[Any]) -> None:
+    for i, m in enumerate(messages):
+        if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise InputError(f"chat message {i} needs a string 'role' and a string 'content', got "
+                             f"{ {k: type(v).__name__ for k, v in m.items()} }; e.g. {{'role': 'user', 'content': 'Hi'}}.")
+        check_text(m["content"], f"chat message {i}")
+
+
 def encode_input(tokenizer: Any, text: Text, *, max_length: int | None = None, truncate: bool = False,
-                 name: str = "the model", device: str | torch.device | None = None) -> torch.Tensor:
+                 name: str = "the model", device: str | torch.device | None = None,
+                 vocab_size: int | None = None) -> torch.Tensor:
     """(1, T) input ids of plain text (with the special tokens the tokenizer adds by default, as
     ``tokenizer(text)`` gives them), of chat messages rendered with the chat template (with the
     generation prompt), or of token ids given directly (a list or tensor, taken as they are).
@@ -65,7 +85,12 @@ def encode_input(tokenizer: Any, text: Text, *, max_length: int | None = None, t
     """
     if _is_ids(text):
         ids = [int(i) for i in torch.as_tensor(text).reshape(-1).tolist()]
+        bad = [i for i in ids if i < 0 or (vocab_size is not None and i >= vocab_size)]
+        if bad:
+            raise InputError(f"token id {bad[0]} is outside {name}'s vocabulary (0..{(vocab_size or 1) - 1}); "
+                             "pass ids the model's tokenizer made, or text.")
     elif isinstance(text, str):
+        check_text(text)
         if not text.strip():
             raise EmptyInputError("the text is empty; pass at least one word.")
         if tokenizer is None:
@@ -74,7 +99,8 @@ def encode_input(tokenizer: Any, text: Text, *, max_length: int | None = None, t
     elif isinstance(text, Sequence) and text and all(isinstance(m, dict) for m in text):
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise InputError(f"{name} has no chat template; pass plain text instead of messages.")
-        if not any(str(m.get("content", "")).strip() for m in text):
+        _check_messages(text)
+        if not any(m["content"].strip() for m in text):
             raise EmptyInputError("every message is empty; give at least one message some content.")
         ids = tokenizer.apply_chat_template(list(text), add_generation_prompt=True, tokenize=True)
         if hasattr(ids, "keys"):
@@ -131,7 +157,9 @@ class TokenAccess:
         """Token ids of ``text`` without special tokens (for single tokens and exclusions)."""
         if self.tokenizer is None:
             raise InputError(f"{self.name} has no tokenizer; pass token ids instead of text.")
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if not isinstance(text, str):
+            raise InputError(f"pass a token as a str (e.g. ' king'), got {type(text).__name__}.")
+        return list(self.tokenizer(check_text(text), add_special_tokens=False)["input_ids"])
 
     def encode(self, text: Text, *, truncate: bool = False) -> torch.Tensor:
         """(1, T) input ids of plain text, of chat messages rendered with the chat template
@@ -139,7 +167,7 @@ class TokenAccess:
         empty input and for input longer than the context unless ``truncate=True`` (then the first
         ``max_length`` tokens are kept). See :func:`encode_input`."""
         return encode_input(self.tokenizer, text, max_length=self.max_length, truncate=truncate, name=self.name,
-                            device=self.device)
+                            device=self.device, vocab_size=int(self._embed.weight.shape[0]))
 
     # -- probes -------------------------------------------------------------------------------
     def nearest_tokens(self, vec: Any, k: int = 10, space: str = "output", *, exclude: Sequence[str | int] = (),
@@ -158,6 +186,8 @@ class TokenAccess:
     def token_vector(self, text: str, *, reduce: str | None = None) -> torch.Tensor:
         """The input-embedding row of ``text``'s token. Text that is several tokens raises, unless
         ``reduce="mean"`` averages their rows."""
+        if reduce not in (None, "mean"):
+            raise InputError(f"reduce must be None (one token) or 'mean', got {reduce!r}.")
         ids = self._ids(text)
         if not ids:
             raise EmptyInputError("token_vector needs a non-empty token, e.g. ' king' (note the space).")

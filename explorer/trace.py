@@ -109,7 +109,7 @@ class Trace:
             states = {p: torch.from_numpy(arrays[f"state/{p}"].copy()) for p in meta["points"]}
             if len(ids) != len(meta["tokens"]) or any(s.shape[0] != len(ids) for s in states.values()):
                 raise ValueError("lengths disagree")
-        except (KeyError, TypeError, ValueError) as e:
-            raise SaveFileError(f"{path} is not a latent-explorer trace ({e}); save one with Trace.save().") from e
-        return cls(tokens=meta["tokens"], token_ids=ids, states=states, model=meta["model"], text=meta["text"],
-                   meta=meta["meta"])
+            return cls(tokens=meta["tokens"], token_ids=ids, states=states, model=meta["model"], text=meta["text"],
+                       meta=meta["meta"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise SaveFileError(f"{path} is not a latent-explorer trace ({e!r}); save one with Trace.save().") from e

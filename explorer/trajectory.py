@@ -247,10 +247,10 @@ class Trajectory:
                           {k: (math.nan if v is None else float(v)) for k, v in sd["scalars"].items()},
                           {k: TokenTable.from_dict(t) for k, t in sd["probes"].items()}, sd.get("meta", {}))
                      for i, sd in enumerate(d["steps"])]
-        except (KeyError, TypeError, ValueError) as e:
+            return cls(steps, kind=d["kind"], space=d["space"], title=d["title"], meta=d["meta"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise SaveFileError(f"{path} is not a latent-explorer trajectory file ({e!r}); "
                                 "save one with Trajectory.save().") from e
-        return cls(steps, kind=d["kind"], space=d["space"], title=d["title"], meta=d["meta"])
 
     def __repr__(self) -> str:
         return (f"Trajectory(kind={self.kind!r}, steps={len(self)}, dim={self.dim}, space={self.space!r}"

@@ -232,3 +232,61 @@ def test_trajectory_round_trip_with_probes(smol, tmp_path):
     assert np.allclose(back.scalar("entropy"), traj.scalar("entropy"))
     assert np.isnan(back.scalar("kl_prev")[0])
     json.dumps(back.to_dict())  # JSON-able
+
+
+def test_issue_22_reproducers_get_typed_errors(smol, tmp_path):
+    """Each bad input the reliability audit found now raises a typed error naming the fix, at once."""
+    import time
+
+    from explorer.arithmetic import parse_expression
+    from explorer.errors import ContextLengthError, ExplorerError, InputError, SaveFileError, UnknownPointError
+    from explorer.thoughts.engine import think
+
+    with pytest.raises(InputError, match="outside .* vocabulary"):
+        smol.trace([49152])
+    with pytest.raises(UnknownPointError, match="points is empty"):
+        smol.trace("Hi", points=[])
+    with pytest.raises(InputError, match="floating-point"):
+        smol.trace("Hi", dtype=torch.int8)
+    tr = smol.trace("Hi", points=["final"])
+    with pytest.raises(InputError, match="k must be"):
+        smol.logit_lens(tr, k=60000)
+    v = tr["final"][-1].numpy()
+    assert smol.nearest_tokens(np.flip(v), 3).tokens                 # a negative-stride view works
+    for call in (lambda: smol.trace("caf\udce9"), lambda: smol.token_vector("caf\udce9"),
+                 lambda: think(smol, "caf\udce9", 1)):
+        with pytest.raises(InputError, match="not a character"):
+            call()
+    with pytest.raises(InputError, match="string 'role' and a string 'content'"):
+        smol.trace([{"role": "user"}])
+    with pytest.raises(InputError, match="string 'role'"):
+        smol.trace([{"role": 3, "content": "Hi"}])
+    t0 = time.perf_counter()
+    with pytest.raises(ContextLengthError, match="do not fit"):
+        think(smol, "Hi", 10**6)
+    assert time.perf_counter() - t0 < 5
+    with pytest.raises(InputError, match="temperature"):
+        think(smol, "Hi", 1, "soft", temperature=float("nan"))
+    with pytest.raises(InputError, match="reduce must be"):
+        smol.token_vector(" king", reduce="max")
+    t0 = time.perf_counter()
+    with pytest.raises(ExplorerError):
+        parse_expression("a" + " " * 32000 + "b c -")
+    assert time.perf_counter() - t0 < 1
+    from safetensors.numpy import save_file
+    for header in ("[]", '"x"', '{"format": "latent-explorer.trajectory/1"}'):
+        f = tmp_path / "bad.safetensors"
+        save_file({"token_ids": np.zeros(1, np.int64)}, str(f), metadata={"latent_explorer": header})
+        with pytest.raises(SaveFileError):
+            explorer.Trajectory.load(f)
+        with pytest.raises(SaveFileError):
+            explorer.Trace.load(f)
+
+
+def test_concept_space_nearest_refuses_a_bad_k():
+    from explorer.concepts import ConceptSpace
+    from explorer.errors import InputError
+
+    space = ConceptSpace("facts")
+    with pytest.raises(InputError, match="k must be"):
+        space.nearest(space.encode("Paris is the capital of France."), k=-1)

@@ -79,6 +79,8 @@ class ConceptSpace:
         return self.encoder.encode([text])[0]
 
     def nearest(self, vec: Any, k: int = 10, exclude: Sequence[str] = ()) -> TokenTable:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InputError(f"k must be a whole number >= 1, got {k!r}.")
         if not self.sentences:
             raise InputError("the bank is empty; add sentences with space.add([...]).")
         v = np.asarray(vec, np.float32).reshape(-1)

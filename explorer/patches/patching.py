@@ -27,7 +27,9 @@ from ..errors import InputError
 RULES = ("global", "monotonic")
 
 
-def _check(rule: str, max_len: int | None) -> None:
+def _check(rule: str, max_len: int | None, threshold: float = 0.0) -> None:
+    if not isinstance(threshold, (int, float, np.floating)) or not np.isfinite(threshold):
+        raise InputError(f"the threshold must be a finite number of nats, got {threshold!r}.")
     if rule not in RULES:
         raise InputError(f"rule must be one of {RULES}, got {rule!r}.")
     if max_len is not None and max_len < 1:
@@ -36,7 +38,7 @@ def _check(rule: str, max_len: int | None) -> None:
 
 def starts(entropy: Sequence[float], threshold: float, rule: str = "global", *, max_len: int | None = None) -> np.ndarray:
     """Boolean mask over the bytes: True where a patch starts (``entropy[t]`` = H(x_t))."""
-    _check(rule, max_len)
+    _check(rule, max_len, threshold)
     H = np.asarray(entropy, dtype=np.float64)
     n = len(H)
     mask = np.zeros(n, dtype=bool)
@@ -68,7 +70,7 @@ def patch_lengths(entropies: Sequence[float], threshold: float, *, max_len: int 
     them out: ``entropies[i]`` is the entropy at position i (about token i + 1); tokens 0 and 1 start
     patches; token i + 1 starts one when ``entropies[i] > threshold`` (for i ≥ 1, including the
     token after the last, which closes the text with a patch of length 0)."""
-    _check("global", max_len)
+    _check("global", max_len, threshold)
     e = np.asarray(entropies, dtype=np.float64)
     T = len(e)
     if T < 2:

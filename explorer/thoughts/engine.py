@@ -27,6 +27,7 @@ thought before the answer is decoded greedily; an untrained model gets no marker
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -121,6 +122,12 @@ class ThoughtSession:
 
         if mode not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {mode!r}.")
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+            raise InputError(f"temperature must be a finite number > 0, got {temperature!r}.")
+        for name, v, lo, hi in (("top_k", top_k, 1, None), ("top_p", top_p, 0.0, 1.0)):
+            if v is not None and (not isinstance(v, (int, float)) or not math.isfinite(v) or v < lo or (hi is not None
+                                                                                                      and v > hi)):
+                raise InputError(f"{name} must be None or a number in [{lo}, {hi if hi is not None else '∞'}], got {v!r}.")
         self.model = model
         self.mode = mode
         self.top_k, self.top_p, self.temperature = top_k, top_p, temperature
@@ -254,9 +261,15 @@ def think(model: Any, prompt: Any, n_thoughts: int = 6, mode: str = "coconut", *
     :class:`ThoughtSession` (``markers``, ``top_k``, ``top_p``, ``temperature``,
     ``cold_stop_entropy``, ``cold_stop_patience``). ``annotate=False`` skips the probes (faster
     for evaluation)."""
-    if not isinstance(n_thoughts, int) or n_thoughts < 0:
+    if isinstance(n_thoughts, bool) or not isinstance(n_thoughts, int) or n_thoughts < 0:
         raise InputError(f"n_thoughts must be a whole number >= 0, got {n_thoughts!r}.")
     session = ThoughtSession(model, prompt, mode=mode, **options)
+    room = (model.max_length - len(session.prompt_ids) - 1) if model.max_length else None
+    if room is not None and n_thoughts > room:   # fail at once, not after thousands of forward passes
+        from ..errors import ContextLengthError
+
+        raise ContextLengthError(f"{n_thoughts} thoughts do not fit after a {len(session.prompt_ids)}-token prompt in "
+                                 f"{model.name}'s {model.max_length} positions; think at most {max(room, 0)}.")
     for _ in range(n_thoughts):
         if session.stopped:
             break

@@ -69,6 +69,7 @@ def edit(problem: dict[str, Any], *, add: Iterable[Sequence[str]] = (), remove: 
 
 
 def _pair(pair: Sequence[str]) -> tuple[str, str]:
-    if isinstance(pair, str) or len(pair) != 2:
+    if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2 or \
+            not all(isinstance(n, str) for n in pair):
         raise InputError(f"an edge or the options are two names, e.g. ('Tom', 'wumpus'); got {pair!r}.")
     return str(pair[0]), str(pair[1])

@@ -290,3 +290,68 @@ def test_concept_space_nearest_refuses_a_bad_k():
     space = ConceptSpace("facts")
     with pytest.raises(InputError, match="k must be"):
         space.nearest(space.encode("Paris is the capital of France."), k=-1)
+
+
+class _Payload:
+    """Unpickling this creates a marker file: proof that a load ran code."""
+
+    marker: Path = Path("/nonexistent")
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_pickle_runs_nowhere(tmp_path, monkeypatch):
+    """A pickle payload planted in every place the project reads files from — a model folder's weights,
+    a training run's optimizer state, a trace and a trajectory file, the projection cache, the LCM's
+    concept cache — is refused with a typed error (or treated as a cache miss), and never runs."""
+    import shutil
+
+    from explorer.errors import ExplorerError
+    from explorer.projection import fit_projection
+    from explorer.thoughts.train import TrainConfig, Trainer
+    from explorer.tasks.prosqa import generate
+
+    marker = tmp_path / "PWNED"
+    monkeypatch.setattr(_Payload, "marker", marker)
+    evil = {"x": _Payload()}
+    # a model folder with pickled weights
+    m = tmp_path / "model"
+    m.mkdir()
+    src = Path(explorer.__file__).parent / "models" / "shipped" / "prosqa-recurrent"
+    for f in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(src / f, m / f)
+    torch.save(evil, m / "pytorch_model.bin")
+    with pytest.raises(ExplorerError, match="pickled weights"):
+        explorer.load_model(m, device="cpu")
+    # a training run's optimizer state
+    data = generate(8, seed=1)
+    cfg = TrainConfig(method="cot", encoding="graph", n_layer=1, n_embd=16, n_head=2, batch_size=4, num_epochs=1,
+                      device="cpu", threads=1, save_every=1)
+    Trainer(data, tmp_path / "run", cfg, progress=False).train()
+    torch.save(evil, tmp_path / "run" / "latest" / "optimizer.pt")
+    with pytest.raises(ExplorerError, match="not a complete trainer checkpoint"):
+        Trainer(data, tmp_path / "run", cfg, progress=False)
+    # traces, trajectories and the projection cache are safetensors: pickle bytes are not a file of theirs
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(__import__("pickle").dumps(evil))
+    for load in (explorer.Trace.load, explorer.Trajectory.load):
+        with pytest.raises(ExplorerError):
+            load(bad)
+    cache = tmp_path / "proj"
+    x = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    fit_projection(x, "pca", cache_dir=cache)
+    for f in cache.rglob("*"):
+        if f.is_file():
+            f.write_bytes(__import__("pickle").dumps(evil))
+    assert fit_projection(x, "pca", cache_dir=cache).place(x[:2]).shape == (2, 2)   # refitted, not unpickled
+    # the LCM's concept cache (.npz, read without pickles): a planted object array is a miss
+    from explorer.concepts.lcm import train as lcm_train
+
+    npz = tmp_path / "concepts.npz"
+    np.savez(npz, texts=np.array([evil], dtype=object), vecs=np.zeros((1, 3)))
+    monkeypatch.setattr("explorer.concepts.encoders.load_encoder", lambda name: type("E", (), {
+        "encode": staticmethod(lambda texts, **kw: np.ones((len(texts), 3), np.float32))})())
+    table = lcm_train._concepts([{"statements": ["A is a b."], "question": "Is A a b or c?", "steps": []}], npz, False)
+    assert set(table) == {"A is a b.", "Is A a b or c?"}
+    assert not marker.exists()

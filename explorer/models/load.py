@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from ..errors import ModelNotFoundError, OfflineError
+from ..errors import ModelNotFoundError, OfflineError, SaveFileError
 
 #: reads a checkpoint folder itself: ``loader(folder, device=..., dtype=..., trust_remote_code=...)``
 Loader = Callable[..., torch.nn.Module]
@@ -52,6 +53,10 @@ def load_folder(folder: str | os.PathLike, *, device: torch.device, dtype: torch
             hf = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
         tok = (AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
                if need_tokenizer or (folder / "tokenizer_config.json").is_file() else None)
+    except pickle.UnpicklingError as e:   # a pickled weights file that holds more than tensors: never run
+        raise SaveFileError(f"{folder} holds pickled weights that are not plain tensors; they were not loaded (a "
+                            "pickle can run code). Convert the checkpoint to safetensors where you trust it "
+                            "(model.save_pretrained(..., safe_serialization=True)), or use another folder.") from None
     except (OSError, ValueError) as e:
         raise ModelNotFoundError(f"could not load a causal LM from {folder} ({e}); check that the folder "
                                  "holds config.json, weights and a tokenizer.") from e

@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import sys
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -145,8 +146,11 @@ def _concepts(parsed: Sequence[dict[str, Any]], cache: Path, progress: bool) -> 
 
     texts = sorted({t for p in parsed for t in (*p["statements"], p["question"], *p["steps"])})
     if cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            table = dict(zip(z["texts"].tolist(), z["vecs"]))
+        try:   # a cache that is corrupt, of another layout or holds pickled objects is a miss (re-encoded)
+            with np.load(cache, allow_pickle=False) as z:
+                table = dict(zip(z["texts"].tolist(), z["vecs"]))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            table = {}
         if all(t in table for t in texts):
             return table
     vecs = load_encoder("minilm").encode(texts, batch_size=64, progress=progress)

@@ -51,12 +51,16 @@ def main() -> None:
     model = explorer.load_model(args.model, device="cpu")
     prov_file = Path(str(getattr(model.hf, "name_or_path", ""))) / "provenance.json"
     prov = json.loads(prov_file.read_text()) if prov_file.is_file() else {}
-    texts, n = [], 0
-    for _, t in documents("held_out", model.hf.config.byte_entropy.get("sources", ["kjv", "fortunes"])):
-        if n >= args.max_bytes:
-            break
-        texts.append(t)
-        n += len(t.encode())
+    by_source: dict[str, list[str]] = {}
+    for name, t in documents("held_out", model.hf.config.byte_entropy.get("sources", ["kjv", "fortunes"])):
+        by_source.setdefault(name.split("/")[0], []).append(t)
+    texts, n, i = [], 0, 0        # the sources interleaved, one document each in turn, up to --max-bytes
+    while n < args.max_bytes and any(i < len(v) for v in by_source.values()):
+        for v in by_source.values():
+            if i < len(v) and n < args.max_bytes:
+                texts.append(v[i])
+                n += len(v[i].encode())
+        i += 1
     corpus = "".join(texts)
 
     # speed: entropies, then patching, on the CPU (and the GPU when there is one)
@@ -107,7 +111,8 @@ def main() -> None:
     res = prov.get("results", {})
     ev = next(iter(res.values()), {}) if res else {}
     lines = ["# Byte patches (benchmarks/patches.py)", "",
-             f"Model `{args.model}`; held-out text: {len(r.data):,} bytes of {len(texts)} documents.", "",
+             f"Model `{args.model}`; held-out text: {len(r.data):,} bytes of {len(texts)} documents (King James chapters "
+             "and fortunes in turn).", "",
              "| measurement | value |", "|---|---:|"]
     if ev:
         lines.append(f"| bits per byte, held-out ({ev.get('bytes', 0):,} bytes; at shipping) | {ev.get('bits_per_byte')} |")

@@ -286,13 +286,16 @@ def patch_size_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, by
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    xs = [x for c in curves.values() for x in c["threshold"]]
     for rule, c in curves.items():
         fig.add_scatter(x=list(c["threshold"]), y=list(c["bytes_per_patch"]), mode="lines", name=f"{rule} rule")
-    if bytes_per_token is not None:
-        fig.add_hline(y=bytes_per_token, line_dash="dot", line_color="#54a24b",
-                      annotation_text=f"SmolLM2 BPE: {bytes_per_token:.2f} bytes/token")
+    span = [min(xs), max(xs)] if xs else [0, 1]
+    if bytes_per_token is not None:   # horizontal lines as traces: named in the legend, right on a log axis
+        fig.add_scatter(x=span, y=[bytes_per_token] * 2, mode="lines", line={"dash": "dot", "color": "#54a24b"},
+                        name=f"SmolLM2 BPE: {bytes_per_token:.2f} bytes/token")
     if target is not None:
-        fig.add_hline(y=target, line_dash="dash", line_color="#bab0ac", annotation_text=f"{target} bytes/patch")
+        fig.add_scatter(x=span, y=[target] * 2, mode="lines", line={"dash": "dash", "color": "#bab0ac"},
+                        name=f"{target} bytes/patch (BLT)")
     fig.update_layout(title=title, height=340, xaxis_title="threshold θ (nats)", yaxis_title="bytes per patch",
                       yaxis_type="log", margin={"l": 60, "r": 20, "t": 60, "b": 50})
     return fig

@@ -207,3 +207,24 @@ def test_patch_view_state_without_a_browser(tiny):
         v.max_len = -1
     with pytest.raises(InputError, match="empty"):
         PatchView(tiny, "", tokenizer=None)
+
+
+def test_the_shipped_entropy_model_loads_offline_and_keeps_its_bits_per_byte():
+    """`byte-entropy` loads by name (offline), is the byte tokenizer's model, and on a slice of the
+    held-out documents measures close to the bits per byte its provenance publishes (all held-out
+    text), well below the byte 5-gram baseline published beside it."""
+    import explorer
+    from explorer.models.registry import lookup
+    from explorer.patches.train import held_out_bits
+
+    m = explorer.load_model("byte-entropy", device="cpu")
+    assert is_byte_tokenizer(m.tokenizer) and m.hf.config.byte_entropy["reset_at_newline"]
+    prov = json.loads((lookup("byte-entropy").prepare() / "provenance.json").read_text())
+    res = next(iter(prov["results"].values()))
+    assert res["bytes"] > 300_000 and res["bits_per_byte"] < res["ngram_bits_per_byte"]["5"] - 0.2
+    assert "recipes/byte-entropy.sh" in prov["command"] and prov["cost"]["train_minutes"] > 0
+    mine = held_out_bits(m.hf, m.tokenizer, documents("held_out")[::10], 10**6)   # every 10th: both sources
+    assert mine["bytes"] > 30_000 and abs(mine["bits_per_byte"] - res["bits_per_byte"]) < 0.15
+    # where text is predictable the model is sure; a word's first byte is where it is not
+    r = byte_entropies(m, "In the beginning God created the heaven and the earth.\n")
+    assert r.bits_per_byte < 1.5 and r.entropy[r.data.index(b"heaven") + 2] < r.entropy[r.data.index(b"heaven")]

@@ -355,3 +355,22 @@ def test_a_planted_pickle_runs_nowhere(tmp_path, monkeypatch):
     table = lcm_train._concepts([{"statements": ["A is a b."], "question": "Is A a b or c?", "steps": []}], npz, False)
     assert set(table) == {"A is a b.", "Is A a b or c?"}
     assert not marker.exists()
+
+
+def test_bad_prosqa_files_and_truncated_weights_get_typed_errors(tmp_path):
+    """Files that are not UTF-8, JSON nested past any sane depth, or weights cut short: typed errors."""
+    import shutil
+
+    from explorer.errors import SaveFileError
+    from explorer.tasks.prosqa import load
+
+    (tmp_path / "latin1.json").write_bytes(b'[{"question": "caf\xe9"}]')
+    (tmp_path / "deep.json").write_bytes(b"[" * 5000 + b"]" * 5000)
+    for name, match in (("latin1.json", "not UTF-8"), ("deep.json", "not valid JSON")):
+        with pytest.raises(SaveFileError, match=match):
+            load(tmp_path / name)
+    m = tmp_path / "m"
+    shutil.copytree(Path(explorer.__file__).parent / "models" / "shipped" / "byte-entropy", m)
+    (m / "model.safetensors").write_bytes((m / "model.safetensors").read_bytes()[:1000])
+    with pytest.raises(SaveFileError, match="truncated or corrupt"):
+        explorer.load_model(m, device="cpu")

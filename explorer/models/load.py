@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from safetensors import SafetensorError
 
 from ..errors import ModelNotFoundError, OfflineError, SaveFileError
 
@@ -57,6 +58,9 @@ def load_folder(folder: str | os.PathLike, *, device: torch.device, dtype: torch
         raise SaveFileError(f"{folder} holds pickled weights that are not plain tensors; they were not loaded (a "
                             "pickle can run code). Convert the checkpoint to safetensors where you trust it "
                             "(model.save_pretrained(..., safe_serialization=True)), or use another folder.") from None
+    except SafetensorError as e:
+        raise SaveFileError(f"{folder}: the weights file is truncated or corrupt ({e}); copy or save the "
+                            "checkpoint again.") from None
     except (OSError, ValueError) as e:
         raise ModelNotFoundError(f"could not load a causal LM from {folder} ({e}); check that the folder "
                                  "holds config.json, weights and a tokenizer.") from e

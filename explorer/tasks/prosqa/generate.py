@@ -327,8 +327,11 @@ def load(path: str | Path) -> list[dict[str, Any]]:
         raise SaveFileError(f"{path} does not exist; generate one with `python -m explorer.tasks.prosqa.generate`.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise SaveFileError(f"{path} is not valid JSON ({e}); write it again.") from e
+    except UnicodeDecodeError as e:
+        raise SaveFileError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8.") from None
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise SaveFileError(f"{path} is not valid JSON of a sane depth ({type(e).__name__}: {str(e)[:80]}); "
+                            "write it again.") from None
     if not isinstance(data, list) or not all(isinstance(d, dict) and {"question", "answer", "steps"} <= set(d)
                                              for d in data):
         raise SaveFileError(f"{path} is not a Coconut dataset (a list of {{question, answer, steps}}); "

@@ -17,6 +17,7 @@ from .protocol import EmbeddingSpace, Text, TokenAccess
 from .runtime import pick_dtype
 from .trace import Trace, point_names
 from .trajectory import TokenTable
+from .validate import whole
 
 _NORM_NAMES = ("norm", "ln_f", "final_layer_norm", "final_norm", "norm_f")
 
@@ -160,8 +161,7 @@ class Model(TokenAccess):
                    points: Sequence[str] | None = None) -> LogitLens:
         """The logit lens at every point × position of ``trace``: top-``k`` tokens with their
         probabilities, entropy, and (with ``target``, a single token such as ``" Paris"``) its rank."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.probe.vocab:
-            raise InputError(f"k must be a whole number from 1 to the vocabulary size ({self.probe.vocab}), got {k!r}.")
+        k = whole(k, "k", 1, self.probe.vocab)   # at most the vocabulary size
         names = [p for p in (points or trace.points)]
         for p in names:
             trace[p]  # raises UnknownPointError naming the fix

@@ -16,6 +16,7 @@ import torch
 
 from .errors import InputError, UnknownPointError, VectorError
 from .trajectory import TokenTable, Trajectory
+from .validate import whole
 
 #: capture points whose vectors are already after the final norm: ``final`` and names with these prefixes
 NORMED_PREFIXES = ("thought.",)
@@ -92,8 +93,7 @@ class TokenProbe:
                 point: str | None = None, normed: bool | None = None,
                 encode: Callable[[str], list[int]] | None = None) -> TokenTable | list[TokenTable]:
         """Top-``k`` tokens of one vector (a :class:`TokenTable`) or of each in a batch (a list)."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InputError(f"k must be a whole number >= 1, got {k!r}.")
+        k = whole(k, "k", 1)
         x, single = self.as_batch(vec)
         drop = self._exclude_mask(exclude, encode)
         k = min(k, self.vocab - len(set(drop)))

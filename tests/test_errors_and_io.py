@@ -374,3 +374,18 @@ def test_bad_prosqa_files_and_truncated_weights_get_typed_errors(tmp_path):
     (m / "model.safetensors").write_bytes((m / "model.safetensors").read_bytes()[:1000])
     with pytest.raises(SaveFileError, match="truncated or corrupt"):
         explorer.load_model(m, device="cpu")
+
+
+def test_one_check_per_argument_kind():
+    from explorer.errors import InputError
+    from explorer.validate import finite, whole
+
+    assert whole(np.int64(3), "k", 1) == 3 and finite(0.5, "top_p", 0.0, 1.0) == 0.5
+    for bad in (True, 2.0, "3", None, 0):
+        with pytest.raises(InputError, match=r"k must be a whole number >= 1, got"):
+            whole(bad, "k", 1)
+    with pytest.raises(InputError, match="from 1 to 5"):
+        whole(9, "width", 1, 5)
+    for bad in (float("nan"), float("inf"), "0.5", 0.0, True):
+        with pytest.raises(InputError, match="temperature must be a finite number > 0"):
+            finite(bad, "temperature", 0.0, strict_lo=True)

@@ -8,7 +8,7 @@ import numpy as np
 import traitlets
 
 from explorer.errors import InputError
-from explorer.semantic.core import Context, Processor, SearchTree, Thought
+from explorer.semantic.core import Context, Processor, SearchTree
 from explorer.semantic.processors import Person
 from explorer.trajectory import Trajectory
 

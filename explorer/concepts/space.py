@@ -16,6 +16,7 @@ import numpy as np
 from ..arithmetic import ArithmeticResult, analogy, evaluate, interpolate as _interpolate
 from ..errors import EmptyInputError, InputError, VectorError
 from ..trajectory import Step, TokenTable, Trajectory
+from ..validate import whole
 from .bank import ANALOGIES, bank as _bank
 
 
@@ -79,8 +80,7 @@ class ConceptSpace:
         return self.encoder.encode([text])[0]
 
     def nearest(self, vec: Any, k: int = 10, exclude: Sequence[str] = ()) -> TokenTable:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InputError(f"k must be a whole number >= 1, got {k!r}.")
+        k = whole(k, "k", 1)
         if not self.sentences:
             raise InputError("the bank is empty; add sentences with space.add([...]).")
         v = np.asarray(vec, np.float32).reshape(-1)

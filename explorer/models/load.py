@@ -54,7 +54,7 @@ def load_folder(folder: str | os.PathLike, *, device: torch.device, dtype: torch
             hf = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
         tok = (AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
                if need_tokenizer or (folder / "tokenizer_config.json").is_file() else None)
-    except pickle.UnpicklingError as e:   # a pickled weights file that holds more than tensors: never run
+    except pickle.UnpicklingError:   # a pickled weights file that holds more than tensors: never run
         raise SaveFileError(f"{folder} holds pickled weights that are not plain tensors; they were not loaded (a "
                             "pickle can run code). Convert the checkpoint to safetensors where you trust it "
                             "(model.save_pretrained(..., safe_serialization=True)), or use another folder.") from None

@@ -23,13 +23,13 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..validate import finite
 
 RULES = ("global", "monotonic")
 
 
 def _check(rule: str, max_len: int | None, threshold: float = 0.0) -> None:
-    if not isinstance(threshold, (int, float, np.floating)) or not np.isfinite(threshold):
-        raise InputError(f"the threshold must be a finite number of nats, got {threshold!r}.")
+    finite(threshold, "the threshold (nats)")
     if rule not in RULES:
         raise InputError(f"rule must be one of {RULES}, got {rule!r}.")
     if max_len is not None and max_len < 1:

@@ -27,7 +27,6 @@ thought before the answer is decoded greedily; an untrained model gets no marker
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -36,6 +35,7 @@ import torch
 
 from ..errors import InputError
 from ..trajectory import Step, Trajectory
+from ..validate import finite, whole
 
 MODES = ("coconut", "soft", "cot")
 BOT, EOT, LATENT = "<bot>", "<eot>", "<latent>"
@@ -122,12 +122,11 @@ class ThoughtSession:
 
         if mode not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {mode!r}.")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-            raise InputError(f"temperature must be a finite number > 0, got {temperature!r}.")
-        for name, v, lo, hi in (("top_k", top_k, 1, None), ("top_p", top_p, 0.0, 1.0)):
-            if v is not None and (not isinstance(v, (int, float)) or not math.isfinite(v) or v < lo or (hi is not None
-                                                                                                      and v > hi)):
-                raise InputError(f"{name} must be None or a number in [{lo}, {hi if hi is not None else '∞'}], got {v!r}.")
+        finite(temperature, "temperature", 0.0, strict_lo=True)
+        if top_k is not None:
+            whole(top_k, "top_k (or None)", 1)
+        if top_p is not None:
+            finite(top_p, "top_p (or None)", 0.0, 1.0)
         self.model = model
         self.mode = mode
         self.top_k, self.top_p, self.temperature = top_k, top_p, temperature
@@ -261,8 +260,7 @@ def think(model: Any, prompt: Any, n_thoughts: int = 6, mode: str = "coconut", *
     :class:`ThoughtSession` (``markers``, ``top_k``, ``top_p``, ``temperature``,
     ``cold_stop_entropy``, ``cold_stop_patience``). ``annotate=False`` skips the probes (faster
     for evaluation)."""
-    if isinstance(n_thoughts, bool) or not isinstance(n_thoughts, int) or n_thoughts < 0:
-        raise InputError(f"n_thoughts must be a whole number >= 0, got {n_thoughts!r}.")
+    n_thoughts = whole(n_thoughts, "n_thoughts", 0)
     session = ThoughtSession(model, prompt, mode=mode, **options)
     room = (model.max_length - len(session.prompt_ids) - 1) if model.max_length else None
     if room is not None and n_thoughts > room:   # fail at once, not after thousands of forward passes

@@ -100,10 +100,10 @@ def engine_of(model: Any) -> str:
 
 
 def _masses(model: Any, vecs: np.ndarray, tids: Sequence[int], probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from .thoughts.frontier import node_inner
+
     prob = np.stack([node_probabilities(p, tids) for p in probs]) if len(probs) else np.zeros((0, len(tids)))
-    emb = np.asarray(model.input_embeddings()[list(tids)], dtype=np.float64)
-    inner = np.asarray(vecs, dtype=np.float64) @ emb.T if len(vecs) else np.zeros((0, len(tids)))
-    return prob, inner
+    return prob, node_inner(model, vecs, tids)
 
 
 def _answer_name(model: Any, text: str, problem: dict[str, Any]) -> str:

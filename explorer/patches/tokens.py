@@ -1,13 +1,16 @@
 """The same text in a subword tokenizer's tokens, as byte spans, to compare patches with tokens."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from ..errors import InputError
 
 
+@lru_cache(maxsize=1)
 def default_tokenizer() -> Any:
-    """The offline default model's tokenizer (SmolLM2's BPE), without loading its weights."""
+    """The offline default model's tokenizer (SmolLM2's BPE), without loading its weights; loaded
+    once per process (every PatchView and exercise check shares it)."""
     from transformers import AutoTokenizer
 
     from ..models.registry import DEFAULT_MODEL, resolve

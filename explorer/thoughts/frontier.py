@@ -110,6 +110,14 @@ class FrontierResult:
         return frontier_probe_figure(self, GROUPS)
 
 
+def node_inner(model: Any, vecs: Any, token_ids: Sequence[int]) -> np.ndarray:
+    """(steps, nodes): each vector's inner product with each node's input embedding (the
+    superposition paper's second reading of a thought)."""
+    emb = np.asarray(model.input_embeddings()[list(token_ids)], dtype=np.float64)
+    v = np.asarray(vecs, dtype=np.float64)
+    return v @ emb.T if len(v) else np.zeros((0, len(token_ids)))
+
+
 def frontier_probe(model: Any, problem: dict[str, Any], n_thoughts: int | None = None, *, mode: str = "coconut",
                    hop_offset: int = 1, by: str = "path", result: Any = None, **options: Any) -> FrontierResult:
     """Think on ``problem`` (or use a given :class:`~explorer.thoughts.engine.ThoughtResult`) and
@@ -127,7 +135,7 @@ def frontier_probe(model: Any, problem: dict[str, Any], n_thoughts: int | None =
     if len(traj):
         vecs = traj.vectors()
         probs = model.probe.logits(vecs, normed=True).softmax(-1).cpu().numpy()
-        inner = np.asarray(vecs, dtype=np.float64) @ np.asarray(model.input_embeddings()[tids], dtype=np.float64).T
+        inner = node_inner(model, vecs, tids)
         for k in range(len(traj)):
             rows.append(group_probabilities(probs[k], problem, k + hop_offset, tids, by=by, inner=inner[k]))
     return FrontierResult(rows, names, result.answer)

@@ -44,6 +44,9 @@ def _setup(_: argparse.Namespace) -> int:
     assert spec is not None
     path = spec.prepare()
     print(f"default model ready: {DEFAULT_MODEL} at {path}")
+    from .projection import warm_up
+
+    print(f"UMAP compiled into numba's on-disk cache in {warm_up():.1f} s (later processes skip that)")
     return 0
 
 
@@ -195,6 +198,32 @@ DELEGATED = {
 }
 
 
+def _capture(args: argparse.Namespace) -> int:
+    from .corpus import read_corpus
+
+    corpus = read_corpus(args.source, text_field=args.text_field)  # a bad file fails before any model loads
+    options = dict(points=args.points, reduce=args.reduce, batch_size=args.batch_size, max_tokens=args.max_tokens,
+                   shard_docs=args.shard_docs, text_field=args.text_field, progress=not args.no_progress, out=args.out)
+    if args.ray:
+        from .corpus.distributed import capture_ray
+
+        cap = capture_ray(args.model, corpus, address=args.ray, workers=args.workers,
+                          threads_per_worker=args.threads or 1, gpus_per_worker=args.gpus_per_worker,
+                          device="auto" if args.device == "auto" else args.device, store_dtype=args.dtype, **options)
+    else:
+        import torch
+
+        from .loading import load_model
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        cap = load_model(args.model, device=args.device).capture(corpus, dtype=args.dtype, **options)
+    m = cap.manifest
+    print(f"captured {m.n_docs:,} texts ({m.stats.get('tokens', 0):,} tokens, {m.stats.get('tokens_per_s', 0):,.0f} tok/s) "
+          f"into {len(cap):,} rows at {', '.join(m.points)}: {cap.folder}")
+    return 0
+
+
 def _delegate(argv: list[str]) -> int | None:
     """Run a delegated subcommand if ``argv`` names one, else ``None``."""
     import importlib
@@ -224,6 +253,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     p.add_argument("--out", help="save the trace (safetensors)")
     p.set_defaults(func=_trace)
+    p = sub.add_parser("capture", help="capture a corpus's hidden states to Parquet shards (resumable; --ray to scale out)")
+    p.add_argument("model", help="a registered name, a checkpoint folder or a Hub id")
+    p.add_argument("source", help="a .txt (one text per line), .jsonl ('text' field) or .parquet ('text' column) file, "
+                                  "or hf:NAME[:SPLIT] when online")
+    p.add_argument("--out", required=True, help="the capture folder (re-run the same command to resume)")
+    p.add_argument("--points", nargs="+", default=None, help="capture points (default: all), e.g. layer.12 final")
+    p.add_argument("--reduce", default="last", choices=["last", "mean", "all"])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="storage precision")
+    p.add_argument("--max-tokens", type=int, default=None, help="cut longer texts (default 512)")
+    p.add_argument("--shard-docs", type=int, default=None, help="texts per shard (default 1024; 64 with --reduce all)")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (per worker with --ray; default: torch's)")
+    p.add_argument("--ray", metavar="ADDRESS", help="run on Ray: auto (join or start), local, or ray://host:port")
+    p.add_argument("--workers", type=int, default=2, help="model replicas with --ray")
+    p.add_argument("--gpus-per-worker", type=float, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_capture)
     for group in dict.fromkeys(g for g, _ in DELEGATED):
         actions = {a: h for (g, a), (_, h) in DELEGATED.items() if g == group}
         p = sub.add_parser(group, help="; ".join(f"{a}: {h}" for a, h in actions.items()))

@@ -6,16 +6,16 @@ name lives in :mod:`explorer.loading` (``explorer.load_model``).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from .errors import ExplorerError, InputError, UnknownPointError
+from .errors import ExplorerError, InputError
 from .probes import LogitLens
 from .protocol import EmbeddingSpace, Text, TokenAccess
 from .runtime import pick_dtype
-from .trace import Trace, point_names
+from .trace import Trace, check_points, point_names
 from .trajectory import TokenTable
 from .validate import whole
 
@@ -74,19 +74,7 @@ class Model(TokenAccess):
 
     # -- tracing ------------------------------------------------------------------------------
     def _check_points(self, points: Sequence[str] | None) -> list[str]:
-        if points is None:
-            return list(self.points)
-        if isinstance(points, str):
-            points = [points]
-        points = list(points)
-        if not points:
-            raise UnknownPointError(f"points is empty; pass None for every capture point, or names such as "
-                                    f"'layer.{self.n_layers // 2}'.")
-        bad = [p for p in points if p not in self.points]
-        if bad:
-            raise UnknownPointError(f"unknown capture point(s) {bad}; {self.name} has embed, layer.0 … "
-                                    f"layer.{self.n_layers - 1}, final.")
-        return [p for p in self.points if p in set(points)]
+        return check_points(points, self.points, self.name)
 
     @torch.inference_mode()
     def trace(self, text: Text, *, points: Sequence[str] | None = None, dtype: str | torch.dtype = "float32",
@@ -101,35 +89,54 @@ class Model(TokenAccess):
         ids = self.encode(text, truncate=truncate)
         wanted = self._check_points(points)
         states: dict[str, torch.Tensor] = {}
-        last = wanted[-1]
 
         def keep(name: str, x: torch.Tensor) -> None:
             states[name] = x[0].detach().to(device="cpu", dtype=store_dtype)
-            if name == last:
-                raise _Stop
 
-        handles = []
-        if "embed" in wanted:
-            handles.append(self._layers[0].register_forward_pre_hook(
-                lambda m, a, kw: keep("embed", a[0] if a else kw["hidden_states"]), with_kwargs=True))
-        for i, layer in enumerate(self._layers):
-            if f"layer.{i}" in wanted:
-                handles.append(layer.register_forward_hook(
-                    lambda m, a, o, n=f"layer.{i}": keep(n, o[0] if isinstance(o, tuple) else o)))
-        if "final" in wanted:
-            handles.append(self._norm.register_forward_hook(lambda m, a, o: keep("final", o)))
-        try:
-            self.hf(input_ids=ids, use_cache=False, logits_to_keep=1)
-        except _Stop:
-            pass
-        finally:
-            for h in handles:
-                h.remove()
+        self.capture_forward(ids, wanted, keep)
         tokens = [self.decode_one(i) for i in ids[0].tolist()]
         return Trace(tokens=tokens, token_ids=ids[0].tolist(), states={p: states[p] for p in wanted},
                      model=self.name, text=text if isinstance(text, str) else
                      (text.reshape(-1).tolist() if isinstance(text, torch.Tensor) else list(text)),
                      meta={"dtype": str(store_dtype).replace("torch.", "")})
+
+    def capture_forward(self, ids: torch.Tensor, points: Sequence[str], keep: Callable[[str, torch.Tensor], None],
+                        attention_mask: torch.Tensor | None = None) -> None:
+        """One forward pass of ``ids`` (batch, T) that calls ``keep(point, states (batch, T, d))`` at each
+        of ``points`` (checked names, in model order) and stops after the last one: the hook points that
+        :meth:`trace` and the corpus capture (:mod:`explorer.corpus`) share."""
+        last = points[-1]
+
+        def hit(name: str, x: torch.Tensor) -> None:
+            keep(name, x)
+            if name == last:
+                raise _Stop
+
+        handles = []
+        if "embed" in points:
+            handles.append(self._layers[0].register_forward_pre_hook(
+                lambda m, a, kw: hit("embed", a[0] if a else kw["hidden_states"]), with_kwargs=True))
+        for i, layer in enumerate(self._layers):
+            if f"layer.{i}" in points:
+                handles.append(layer.register_forward_hook(
+                    lambda m, a, o, n=f"layer.{i}": hit(n, o[0] if isinstance(o, tuple) else o)))
+        if "final" in points:
+            handles.append(self._norm.register_forward_hook(lambda m, a, o: hit("final", o)))
+        try:
+            self.hf(input_ids=ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=1)
+        except _Stop:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+
+    def capture(self, source: Any, **options: Any) -> Any:
+        """Capture the hidden states of a whole corpus to disk in shards: see
+        :func:`explorer.corpus.capture_corpus` (``points``, ``reduce="last"|"mean"|"all"``,
+        ``batch_size``, ``out``, ``dtype``). Returns an :class:`explorer.corpus.CorpusCapture`."""
+        from .corpus import capture_corpus
+
+        return capture_corpus(self, source, **options)
 
     @torch.inference_mode()
     def next_tokens(self, text: Text, k: int = 10) -> TokenTable:

@@ -54,8 +54,10 @@ def as_matrix(x: Any, name: str = "vectors") -> np.ndarray:
         a = a[None, :]
     if a.ndim != 2:
         raise InputError(f"{name} must be an (n, d) array, got shape {a.shape}.")
-    if a.size and not np.isfinite(a).all():
-        raise InputError(f"{name} contains NaN or inf; drop or fix those rows before projecting.")
+    step = max(1, (1 << 22) // max(1, a.shape[1]))  # checked in blocks: no (n, d) mask for a million rows
+    for start in range(0, a.shape[0], step):
+        if not np.isfinite(a[start:start + step]).all():
+            raise InputError(f"{name} contains NaN or inf; drop or fix those rows before projecting.")
     return a
 
 
@@ -123,14 +125,61 @@ def _unit_rows(a: np.ndarray) -> np.ndarray:
     return (a / np.where(n > 0, n, 1.0)).astype(np.float32)
 
 
+PLACEMENTS = ("umap", "knn")
+
+
 @dataclass(repr=False)
 class UMAPProjection(Projection):
+    """A fitted UMAP. ``placement`` says how new vectors are placed: ``"umap"`` (umap-learn's
+    ``transform``: a neighbour search, then refinement epochs; its first call in a process compiles
+    numba code, seconds to a minute) or ``"knn"`` (the start of that same transform without the
+    refinement: each new vector goes to the weighted mean of its k nearest fitted points' places,
+    found exactly with matrix products — milliseconds, nothing to compile; how close it lands to
+    ``"umap"`` is measured in docs/corpus.md)."""
+
     model: Any = None  # umap.UMAP; set after fit or rebuild
+    placement: str = "umap"
 
     def transform(self, x: Any) -> np.ndarray:
         a = as_matrix(x)
+        if self.placement == "knn" and self.params.get("metric", "euclidean") in ("cosine", "euclidean"):
+            return knn_place(np.asarray(self.model._raw_data, np.float32), self.embedding, a,
+                             k=int(self.params["n_neighbors"]), metric=self.params["metric"])
+        if self.placement not in PLACEMENTS:
+            raise InputError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}.")
         # umap short-cuts the exact training matrix to its embedding; anything else is placed
         return np.asarray(self.model.transform(a), dtype=np.float32)
+
+
+def knn_place(fitted: np.ndarray, embedding: np.ndarray, x: np.ndarray, *, k: int = 15, metric: str = "cosine",
+              chunk: int = 4096) -> np.ndarray:
+    """Place each row of ``x`` at the weighted mean of the 2-D places of its ``k`` nearest rows of
+    ``fitted`` (exact search, in chunks). Weights fall off like UMAP's memberships:
+    ``exp(-(d - d_nearest) / (mean d - d_nearest))``; a vector equal to a fitted one lands on it."""
+    k = max(1, min(k, len(fitted)))
+    if metric == "cosine":
+        ref = _unit_rows(fitted)
+    else:
+        ref = fitted
+        ref_sq = (ref * ref).sum(1)
+    out = np.empty((len(x), 2), np.float32)
+    for start in range(0, len(x), chunk):
+        q = x[start:start + chunk]
+        if metric == "cosine":
+            d = 1.0 - _unit_rows(q) @ ref.T
+        else:
+            d = np.sqrt(np.maximum((q * q).sum(1)[:, None] - 2.0 * (q @ ref.T) + ref_sq[None, :], 0.0))
+        idx = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.broadcast_to(np.arange(d.shape[1]), d.shape)
+        dk = np.take_along_axis(d, idx, axis=1)
+        lo = dk.min(1, keepdims=True)
+        scale = np.maximum(dk.mean(1, keepdims=True) - lo, 1e-12)
+        w = np.exp(-(dk - lo) / scale)
+        placed = (w[..., None] * embedding[idx]).sum(1) / w.sum(1, keepdims=True)
+        same = lo[:, 0] <= 1e-6  # a fitted vector itself (up to rounding) keeps its place
+        if same.any():
+            placed[same] = embedding[idx[same, np.argmin(dk[same], axis=1)]]
+        out[start:start + len(q)] = placed
+    return out
 
 
 # -- fitting ------------------------------------------------------------------------------------
@@ -237,6 +286,59 @@ def fit_projection(vectors: Any, method: str = "umap", *, cache: bool = True,
     return proj
 
 
+def layout(vectors: Any, method: str = "umap", *, max_fit: int = 20_000, seed: int = 0, cache: bool = True,
+           cache_dir: str | Path | None = None, progress: bool | ProgressFn = False, chunk: int = 50_000,
+           placement: str = "knn", **params: Any) -> tuple[np.ndarray, Projection]:
+    """Coordinates (n, 2) for every row of ``vectors`` and the projection that placed them.
+
+    Up to ``max_fit`` rows the projection is fitted on all of them; beyond, on a seeded random
+    sample of ``max_fit`` rows, and the rest are placed with :meth:`Projection.place` in chunks of
+    ``chunk`` rows; the sample's own points keep their fitted places. ``placement`` (UMAP only):
+    ``"knn"`` (default: exact nearest fitted points, no numba compilation) or ``"umap"`` (umap-learn's
+    ``transform``); the returned projection places later vectors the same way. Made for maps of 100k
+    to millions of points: see docs/corpus.md for the measured costs and how the two placements agree."""
+    from .validate import whole
+
+    max_fit = whole(max_fit, "max_fit", lo=3)
+    chunk = whole(chunk, "chunk", lo=1)
+    if placement not in PLACEMENTS:
+        raise InputError(f"placement must be one of {PLACEMENTS}, got {placement!r}.")
+    x = as_matrix(vectors)
+    n = len(x)
+    report = _progress_fn(progress, method)
+    if n <= max_fit:
+        proj = fit_projection(x, method, cache=cache, cache_dir=cache_dir, progress=report, **params)
+        if isinstance(proj, UMAPProjection):
+            proj.placement = placement
+        return proj.embedding.copy(), proj
+    fit_idx = np.sort(np.random.default_rng(seed).choice(n, max_fit, replace=False))
+    proj = fit_projection(x[fit_idx], method, cache=cache, cache_dir=cache_dir,
+                          progress=lambda stage, f: report(stage, 0.5 * f), **params)
+    if isinstance(proj, UMAPProjection):
+        proj.placement = placement
+    coords = np.empty((n, 2), np.float32)
+    coords[fit_idx] = proj.embedding
+    rest = np.ones(n, bool)
+    rest[fit_idx] = False
+    rest_idx = np.flatnonzero(rest)
+    for start in range(0, len(rest_idx), chunk):
+        idx = rest_idx[start:start + chunk]
+        coords[idx] = proj.place(x[idx])
+        report(f"placing {min(start + chunk, len(rest_idx)):,} of {len(rest_idx):,}",
+               0.5 + 0.5 * min(start + chunk, len(rest_idx)) / len(rest_idx))
+    report("done", 1.0)
+    return coords, proj
+
+
+def warm_up() -> float:
+    """Fit a tiny UMAP once so numba compiles umap-learn's cacheable functions into its on-disk cache
+    (``make setup`` runs this): later processes load them instead of compiling. Returns the seconds."""
+    t0 = time.perf_counter()
+    x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    fit_projection(x, "umap", cache=False)
+    return time.perf_counter() - t0
+
+
 def _progress_fn(progress: bool | ProgressFn, method: str) -> ProgressFn:
     if callable(progress):
         return progress
@@ -293,5 +395,5 @@ def _load(path: Path, x: np.ndarray, key: str, method: str, p: dict[str, Any],
     return UMAPProjection("umap", key, p, emb, d, from_cache=True, model=model)
 
 
-__all__ = ["Projection", "PCAProjection", "UMAPProjection", "fit_projection", "content_key",
+__all__ = ["Projection", "PCAProjection", "UMAPProjection", "fit_projection", "layout", "knn_place", "PLACEMENTS", "warm_up", "content_key",
            "default_cache_dir", "as_matrix", "METHODS"]

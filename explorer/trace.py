@@ -33,6 +33,21 @@ def point_names(n_layers: int) -> list[str]:
     return ["embed", *[f"layer.{i}" for i in range(n_layers)], "final"]
 
 
+def check_points(points: Sequence[str] | str | None, available: Sequence[str], model: str = "the model") -> list[str]:
+    """``points`` checked against a model's ``available`` capture points, in model order (``None``: all)."""
+    if points is None:
+        return list(available)
+    points = [points] if isinstance(points, str) else list(points)
+    if not points:
+        raise UnknownPointError(f"points is empty; pass None for every capture point, or names such as "
+                                f"'{available[len(available) // 2]}'.")
+    bad = [p for p in points if p not in available]
+    if bad:
+        raise UnknownPointError(f"unknown capture point(s) {bad}; {model} has {available[0]}, {available[1]} … "
+                                f"{available[-2]}, {available[-1]}.")
+    return [p for p in available if p in set(points)]
+
+
 class Trace:
     """Captured states of one forward pass. ``trace["layer.12"]`` is a (tokens, d) tensor."""
 

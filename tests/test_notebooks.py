@@ -74,6 +74,11 @@ def test_notebook_runs(path: Path):
         text = _text(nb)
         assert "beam width  8" in text and "valid chains" in text and "random proposals" in text
         assert "ThoughtTree(" in text and "ThoughtStepper(" in text and "no answer yet" in text
+    if path.stem == "07_corpus_map":
+        text = _text(nb)
+        assert "CorpusCapture(" in text and "tokens/s" in text and "CorpusMap(1,536 points" in text
+        assert "sentences selected" in text and "template 100%" in text and "no answer yet" in text
+        assert "vectors.tsv" in text and "layout.csv" in text and "similarity" in text
     if path.stem == "04_concept_space":
         text = _text(nb)
         assert "An insect has six legs." in text, "sentence arithmetic should land on the insect sentence"

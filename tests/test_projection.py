@@ -104,3 +104,49 @@ def test_umap_fit_is_stable_and_reloads_from_cache_without_pickle(tmp_path):
     assert q.from_cache
     np.testing.assert_array_equal(q.embedding, emb0)
     np.testing.assert_allclose(q.place(new), a, atol=1e-4)
+
+
+def _clusters(n: int, d: int = 24, k: int = 6, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d)).astype(np.float32) * 3
+    return centres[rng.integers(0, k, n)] + rng.normal(size=(n, d)).astype(np.float32)
+
+
+def test_knn_placement_lands_where_umap_transform_does(tmp_path):
+    from explorer.projection import knn_place
+
+    x = _clusters(900)
+    proj = fit_projection(x[:600], "umap", cache=False)
+    by_umap = proj.place(x[600:])
+    proj.placement = "knn"
+    by_knn = proj.place(x[600:])
+    span = np.ptp(proj.embedding, axis=0).mean()
+    gap = np.linalg.norm(by_umap - by_knn, axis=1) / span
+    assert np.median(gap) < 0.05 and np.quantile(gap, 0.9) < 0.15, (np.median(gap), np.quantile(gap, 0.9))
+    assert np.array_equal(proj.place(x[:7]), proj.embedding[:7])          # fitted vectors keep their places
+    far = np.linalg.norm(by_knn[:, None] - proj.embedding[None], axis=2).min(1)
+    assert far.max() < span                                               # never thrown off the map
+    e = np.array([[0, 0], [10, 0], [0, 10]], np.float32)                 # the weighted mean, by hand
+    got = knn_place(np.eye(3, dtype=np.float32), e, np.array([[1, 0.2, 0]], np.float32), k=2, metric="euclidean")
+    d = np.array([np.hypot(0, 0.2), np.hypot(1, 0.2)])
+    w = np.exp(-(d - d.min()) / (d.mean() - d.min()))
+    assert np.allclose(got[0], (w[0] * e[0] + w[1] * e[1]) / w.sum(), atol=1e-5)
+    proj.placement = "nearest"
+    with pytest.raises(InputError, match="placement"):
+        proj.place(x[:2])
+
+
+def test_layout_fits_a_sample_and_places_the_rest(tmp_path):
+    from explorer.projection import layout
+
+    x = _clusters(5000, d=16)
+    seen = []
+    coords, proj = layout(x, "pca", max_fit=1000, cache=False, chunk=1500, progress=lambda s, f: seen.append(f))
+    assert coords.shape == (5000, 2) and len(proj.embedding) == 1000
+    assert np.allclose(coords, proj.place(x), atol=1e-4)
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    small, p2 = layout(x[:500], "pca", cache=False)
+    assert np.array_equal(small, p2.embedding) and len(p2.embedding) == 500
+    for bad, match in [(dict(max_fit=2), "max_fit"), (dict(placement="x"), "placement"), (dict(chunk=0), "chunk")]:
+        with pytest.raises(InputError, match=match):
+            layout(x, "pca", cache=False, **bad)

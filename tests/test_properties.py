@@ -190,3 +190,66 @@ def test_loaders_refuse_bad_files(tmp_path_factory, blob, header):
         assert typed_only("Trajectory.load", Trajectory.load, f) is None
         assert typed_only("Trace.load", Trace.load, f) is None
     json.dumps(dict(CASES))
+
+
+@settings(SETTINGS, max_examples=100)
+@given(blob=st.one_of(st.binary(max_size=80), st.text(max_size=80).map(str.encode)),
+       suffix=st.sampled_from([".txt", ".jsonl", ".parquet", ".csv", ""]), field=st.sampled_from(["text", "body", ""]))
+def test_corpus_sources_refuse_bad_files(tmp_path_factory, blob, suffix, field):
+    from explorer.corpus import read_corpus
+
+    path = tmp_path_factory.mktemp("c") / f"corpus{suffix}"
+    path.write_bytes(blob)
+    typed_only("read_corpus", read_corpus, path, text_field=field)
+
+
+@settings(SETTINGS, max_examples=80)
+@given(manifest=st.one_of(st.binary(max_size=40).map(lambda b: b.decode("latin-1")), st.just("[]"), st.just("{}"),
+                          st.dictionaries(st.sampled_from(["format", "model", "points", "shards", "n_docs", "dtype"]),
+                                          st.one_of(st.integers(), st.text(max_size=5), st.none()), max_size=6).map(
+                              lambda d: __import__("json").dumps(d))),
+       shard=st.binary(max_size=40))
+def test_capture_folders_refuse_bad_files(tmp_path_factory, manifest, shard):
+    from explorer.corpus import open_capture
+
+    d = tmp_path_factory.mktemp("cap")
+    (d / "capture.json").write_text(manifest, encoding="latin-1")
+    (d / "shard-00000.parquet").write_bytes(shard)
+    cap = typed_only("open_capture", open_capture, d)
+    if cap is not None:
+        typed_only("CorpusCapture.table", cap.table)
+
+
+@pytest.fixture(scope="module")
+def cli_imported():
+    """The first call imports torch, transformers and the loaders (seconds): not part of any case's time."""
+    from explorer.cli import main
+
+    main(["trace", "Hi", "--model", "nope"])
+
+
+@settings(SETTINGS, max_examples=60, deadline=5000)
+@given(argv=st.one_of(
+    st.tuples(st.just("trace"), texts, st.just("--model"), st.sampled_from(["nope", "", "../x", "org/na me", "caf\udce9"])),
+    st.tuples(st.just("capture"), st.sampled_from(["nope", "x/y/z", ""]), st.sampled_from(["missing.txt", "", "a.csv"]),
+              st.just("--out"), st.sampled_from(["o1", ""]), st.sampled_from(["--reduce", "--dtype", "--batch-size", "--points"]),
+              st.sampled_from(["max", "-1", "0", "nan", "layer.99", "float16"])),
+    st.tuples(st.just("prosqa"), st.just("audit"), st.sampled_from(["missing.json", "bad.json", "--bad"])),
+    st.lists(st.sampled_from(["capture", "--out", "x", "--ray", "--workers", "-3", "models-x", "prosqa"]), max_size=4)))
+def test_command_line_fails_with_a_message_and_a_code(tmp_path_factory, cli_imported, argv):
+    import os
+
+    from explorer.cli import main
+
+    d = tmp_path_factory.mktemp("cli")
+    (d / "bad.json").write_bytes(b"\xff{")
+    cwd = os.getcwd()
+    os.chdir(d)
+    CASES["cli"] += 1
+    try:
+        code = main(list(argv))
+        assert isinstance(code, int)
+    except SystemExit as e:  # argparse's usage errors
+        assert e.code == 2
+    finally:
+        os.chdir(cwd)

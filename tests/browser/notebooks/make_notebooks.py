@@ -93,3 +93,21 @@ solved = solve(problem, "beam", 2, proposer=proposer)
 tt = ThoughtTree(solved.tree, context=context_of(problem), proposer=proposer, valuers=[FactChecker(claim)], k=2)
 tt""",
 ], "tests/browser/notebooks/widgets_tree.ipynb")
+
+nb([
+"#md CorpusMap: 20,000 synthetic rows in 3 clusters as a corpus-capture-like Arrow table (no model).",
+"""import numpy as np, pyarrow as pa
+from widgets import CorpusMap
+rng = np.random.default_rng(0)
+n, d = 20_000, 32
+label = rng.integers(0, 3, n)
+centres = rng.normal(0, 8, (3, d))
+vectors = (centres[label] + rng.normal(0, 1, (n, d))).astype(np.float32)
+table = pa.table({"doc": label.astype(np.int64), "text": [f"document {i} of cluster {'abc'[i]}" for i in label],
+                  "position": np.arange(n, dtype=np.int32), "token": [f"tok{i % 97}" for i in range(n)],
+                  "point": ["layer.3"] * n, "label": np.array(list("abc"))[label],
+                  "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), d)})""",
+"""cmap = CorpusMap(table, color="label", height=480)
+path = cmap.add_trajectory(np.linspace(centres[0], centres[1], 8).astype(np.float32), name="a to b")
+cmap""",
+], "tests/browser/notebooks/widgets_corpus_map.ipynb")

@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.latent-explorer-setup
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test test-fast browser-deps bench clean
+.PHONY: setup lab test test-fast test-transformers browser-deps bench clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,17 @@ test: setup browser-deps
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not browser and not notebooks" $(PYTEST_ARGS)
+
+# The suite on the oldest and the newest transformers that pyproject.toml accepts (newest: the index's
+# latest release inside the range), then back to the oldest. Run it before widening the range.
+test-transformers: setup
+	@spec=$$($(PY) -c 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb")); print(next(x for x in d["project"]["dependencies"] if x.startswith("transformers")))'); \
+	oldest=$$(echo "$$spec" | sed -E 's/.*>=([0-9.]+).*/\1/'); \
+	for v in "==$$oldest" "$$spec"; do \
+		$(PY) -m pip install --quiet "transformers$${v#transformers}" && \
+		echo "== transformers $$($(PY) -c 'import transformers; print(transformers.__version__)')" && \
+		HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not browser and not notebooks" $(PYTEST_ARGS) || exit 1; \
+	done; $(PY) -m pip install --quiet "transformers==$$oldest"
 
 bench: setup
 	$(PY) -m pip install --quiet -e ".[bench]" "$(TORCH_SPEC)" "transformers==$$($(PY) -c 'import transformers; print(transformers.__version__)')"

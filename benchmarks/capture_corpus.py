@@ -343,17 +343,12 @@ def projection(n_tokens: int = 100_000) -> list[str]:
 
 # -- 5. map ------------------------------------------------------------------------------------------
 def map_section(sizes: list[int]) -> list[str]:
-    try:
-        from corpus_map import measure
-    except ImportError as e:
-        return [f"map timings not measured ({e})."]
+    from corpus_map import HEAD, _fmt_row, measure
+
     res = measure(sizes)
-    keys = [k for k in res[0] if k != "points"]
-    rows = ["| points | " + " | ".join(keys) + " |", "|---:|" + "---:|" * len(keys)]
-    for r in res:
-        rows.append(f"| {r['points']:,} | " + " | ".join(f"{r[k]:.0f}" if isinstance(r[k], (int, float)) else str(r[k])
-                                                         for k in keys) + " |")
-    return rows
+    return [f"Headless Chromium {res[0]['chromium']} with software WebGL (SwiftShader: no GPU here); precomputed "
+            "x/y plus five metadata columns, so this is the browser's cost alone (definitions: benchmarks/corpus_map.py).",
+            "", HEAD, *(_fmt_row(r) for r in res)]
 
 
 # -- children and main ---------------------------------------------------------------------------------

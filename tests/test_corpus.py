@@ -105,6 +105,8 @@ def test_other_settings_or_a_foreign_folder_are_refused(smol, tmp_path):
         with pytest.raises((InputError, UnknownPointError), match=match):
             capture_corpus(smol, TEXTS, out=tmp_path / "x", progress=False, **bad)
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+    with pytest.raises(InputError, match="causal language model"):
+        capture_corpus(object(), TEXTS, out=tmp_path / "y", progress=False)
 
 
 def test_the_same_call_twice_reads_the_cached_capture(smol, tmp_path, monkeypatch):

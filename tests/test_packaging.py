@@ -93,3 +93,14 @@ def test_console_script_reports_bad_input_with_a_typed_error():
     assert r.returncode == 2 and "prosqa-cot is not shipped yet" in r.stderr and "--model" in r.stderr
     r = subprocess.run([str(exe), "prosqa", "eval", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--method" in r.stdout and "--json" in r.stdout
+
+
+def test_the_installed_transformers_is_inside_the_tested_range():
+    from importlib.metadata import version
+
+    from packaging.specifiers import SpecifierSet
+
+    spec = next(d for d in _pyproject()["project"]["dependencies"] if d.startswith("transformers"))
+    rng = SpecifierSet(spec[len("transformers"):])
+    assert version("transformers") in rng, (version("transformers"), spec)
+    assert "<" in str(rng), "the range needs an upper bound: only tested versions are accepted"

@@ -281,3 +281,22 @@ def test_train_cli_flags_bools_and_resume(tmp_path, capsys):
     assert len((run / "log.jsonl").read_text().splitlines()) >= 3
     assert main([*args[:-6], "--max-steps", "4", "--batch-size", "2", *args[-4:]]) == 2  # other settings: refused
     assert "other settings" in capsys.readouterr().err
+
+
+def test_token_level_beam_search_counts_its_compute(smol):
+    from explorer.tasks.prosqa import VALIDATION, load
+    from explorer.tasks.prosqa.prompts import prompt_for
+    from explorer.thoughts.evaluate import evaluate
+
+    probs = load(VALIDATION)[:2]
+    greedy = evaluate(smol, probs, "cot", max_new_tokens=4)
+    prompt_len = [len(smol.encode(prompt_for(smol.tokenizer, p))[0]) for p in probs]
+    assert greedy["mean_forward_tokens"] == pytest.approx(sum(prompt_len) / 2 + greedy["mean_generated_tokens"])
+    beam = evaluate(smol, probs, "cot", max_new_tokens=4, num_beams=3)
+    assert beam["num_beams"] == 3 and beam["mean_generated_tokens"] <= 4
+    # the prompt once per beam, then every beam at every step (4 at most)
+    assert 3 * sum(prompt_len) / 2 < beam["mean_forward_tokens"] <= 3 * (sum(prompt_len) / 2 + 4)
+    with pytest.raises(InputError, match="num_beams"):
+        evaluate(smol, probs, "coconut", num_beams=2)
+    with pytest.raises(InputError, match="num_beams"):
+        evaluate(smol, probs, "cot", num_beams=0)

@@ -209,6 +209,9 @@ def capture_corpus(model: Any, source: Any, *, points: Sequence[str] | str | Non
     the settings, so the same call twice reads the first run's shards). Interrupted? Call again:
     finished shards are skipped. Returns a :class:`~explorer.corpus.CorpusCapture`.
     """
+    if not hasattr(model, "capture_forward"):
+        raise InputError(f"a corpus capture runs a causal language model (explorer.load_model(...)), not a "
+                         f"{type(model).__name__}; for a recurrent-depth model, trace texts one by one with model.iterate.")
     corpus = read_corpus(source, text_field=text_field)
     m = _settings(model, corpus, points, reduce, batch_size, dtype, max_tokens, shard_docs)
     folder = Path(out) if out is not None else _default_out(m)

@@ -10,11 +10,13 @@ MODE`` (the command itself, and its older spelling ``--method MODE``, is :mod:`e
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ..errors import InputError, ModelNotFoundError
 from ..tasks.prosqa import graph_tokens
 from ..tasks.prosqa.prompts import is_correct, is_correct_for, prompt_for, prompt_of
+from ..validate import whole
 
 METHODS = ("coconut", "soft", "cot", "no_cot")
 """The thinking modes :func:`evaluate` takes (``--mode``; ``nocot`` is read as ``no_cot``)."""
@@ -29,7 +31,7 @@ def default_thoughts(model: Any) -> int:
 
 def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str = "coconut", *,
              n_thoughts: int | None = None, max_new_tokens: int | None = None, limit: int | None = None,
-             progress: bool = False, **options: Any) -> dict[str, Any]:
+             progress: bool = False, num_beams: int = 1, **options: Any) -> dict[str, Any]:
     """Accuracy on ProsQA problems.
 
     ``model_or_engine``: an :class:`explorer.Model` (thinking with :func:`explorer.thoughts.think`)
@@ -38,7 +40,9 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
     (greedy chain of thought), ``"no_cot"`` (greedy answer straight away). Returns ``accuracy``,
     ``n``, ``mean_generated_tokens`` (thoughts + language tokens), both also per hop count of the
     reference path (``accuracy_by_hops``, ``mean_generated_tokens_by_hops``), ``correct`` (per
-    problem) and ``outputs`` (the generated texts)."""
+    problem) and ``outputs`` (the generated texts). ``num_beams`` > 1 (``"cot"``/``"no_cot"`` only):
+    token-level beam search (transformers' ``generate``) instead of greedy decoding; then
+    ``mean_forward_tokens`` counts the tokens the model ran (beams × steps), the search's compute."""
     from .engine import ThoughtResult, think
 
     if method not in METHODS:
@@ -59,6 +63,9 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
             n = default_thoughts(model) if n_thoughts is None else n_thoughts
             def engine(p: str) -> Any:
                 return think(model, p, n, method, max_new_tokens=max_new_tokens, annotate=False, **options)
+        elif whole(num_beams, "num_beams", lo=1) > 1:
+            def engine(p: str) -> Any:
+                return _beam(model, p, num_beams, max_new_tokens)
         else:
             # cot / no_cot: plain greedy language; no markers, no thoughts
             def engine(p: str) -> Any:
@@ -71,13 +78,21 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
         from tqdm.auto import tqdm
 
         it = tqdm(items, desc=f"ProsQA {method}", unit="problem")
+    if num_beams > 1 and method in ("coconut", "soft"):
+        raise InputError("num_beams is for method='cot' or 'no_cot' (token-level beam search); continuous "
+                         "thoughts are decoded greedily.")
     correct: list[bool] = []
     outputs: list[str] = []
     tokens: list[int] = []
+    forward: list[int] = []
     for prob in it:
         out = engine(prompt_for(tok, prob) if tok is not None else prompt_of(prob))
-        if isinstance(out, ThoughtResult):
+        if isinstance(out, _Beamed):
             text, n_tok = out.text, out.generated_tokens
+            forward.append(out.forward_tokens)
+        elif isinstance(out, ThoughtResult):
+            text, n_tok = out.text, out.generated_tokens
+            forward.append(len(out.prompt_ids) + n_tok)
         else:
             text = str(out)
             n_tok = len(text.split())
@@ -91,7 +106,35 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
             "mean_generated_tokens": sum(tokens) / len(tokens), "method": method,
             "accuracy_by_hops": {h: sum(correct[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
             "mean_generated_tokens_by_hops": {h: sum(tokens[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
-            "correct": correct, "outputs": outputs}
+            "correct": correct, "outputs": outputs,
+            **({"num_beams": num_beams, "mean_forward_tokens": sum(forward) / len(forward)} if forward else {})}
+
+
+@dataclass
+class _Beamed:
+    text: str
+    generated_tokens: int
+    forward_tokens: int
+
+
+def _beam(model: Any, prompt: str, width: int, max_new_tokens: int) -> _Beamed:
+    """Token-level beam search of a language model (transformers' ``generate``); the best beam's text,
+    its length, and how many tokens the model ran for it (the prompt once per beam, then every
+    beam at every step)."""
+    import torch
+
+    ids = model.encode(prompt)
+    with torch.inference_mode():
+        out = model.hf.generate(ids, num_beams=width, num_return_sequences=1, do_sample=False,
+                                max_new_tokens=max_new_tokens, early_stopping=True,
+                                pad_token_id=model.tokenizer.pad_token_id or model.tokenizer.eos_token_id)
+    new = out[0, ids.shape[1]:].tolist()
+    eos = model.tokenizer.eos_token_id
+    steps = len(new)
+    if eos is not None and eos in new:
+        new = new[: new.index(eos)]
+    return _Beamed(model.tokenizer.decode(new, skip_special_tokens=True), len(new),
+                   width * (ids.shape[1] + steps))
 
 
 # -- the command line (latent-explorer prosqa eval --engine thoughts) -------------------------------------

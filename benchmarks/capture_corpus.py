@@ -360,9 +360,27 @@ def run_child(kind: str, *args: Any, env: dict[str, str] | None = None) -> dict[
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+SECTIONS = ("throughput", "memory", "ray", "projection", "map")
+
+
+def merge(old: str, new: str, when: _dt.datetime) -> str:
+    """``old``'s results with the ``## `` sections that ``new`` has replaced (a partial re-run)."""
+    def split(text: str) -> tuple[str, dict[str, str]]:
+        head, *parts = text.split("\n## ")
+        return head, {p.split("\n", 1)[0]: "## " + p for p in parts}
+
+    head, old_parts = split(old)
+    _, new_parts = split(new)
+    merged = {**old_parts, **new_parts}
+    note = f"- sections re-run on {when:%Y-%m-%d %H:%M} UTC (command below the list): {', '.join(new_parts)}"
+    new_cmd = next(line for line in new.splitlines() if line.startswith("- command:"))
+    head = head.rstrip("\n") + "\n" + note + "\n  " + new_cmd[2:] + "\n"
+    return "\n".join([head, *(merged[k].rstrip("\n") + "\n" for k in sorted(merged))])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sections", default="throughput,memory,ray,projection,map")
+    ap.add_argument("--sections", default=",".join(SECTIONS), help="a subset re-runs those and keeps the rest of --out")
     ap.add_argument("--texts", type=int, default=512, help="verses for throughput and Ray")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
@@ -413,6 +431,8 @@ def main() -> int:
         f"nnsight {version('nnsight')}, transformer-lens {version('transformer-lens')}",
         f"- model: smollm2-135m-instruct, float32; captured points: {POINTS_NOTE} unless a section says otherwise",
         "", *body])
+    if set(sections) != set(SECTIONS) and args.out.is_file():  # a partial re-run replaces only its sections
+        doc = merge(args.out.read_text(encoding="utf-8"), doc, when)
     print(doc)
     atomic_write_text(args.out, doc)
     print(f"wrote {args.out}", file=sys.stderr)

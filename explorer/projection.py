@@ -154,23 +154,24 @@ class UMAPProjection(Projection):
 def knn_place(fitted: np.ndarray, embedding: np.ndarray, x: np.ndarray, *, k: int = 15, metric: str = "cosine",
               chunk: int = 4096) -> np.ndarray:
     """Place each row of ``x`` at the weighted mean of the 2-D places of its ``k`` nearest rows of
-    ``fitted`` (exact search, in chunks). Weights fall off like UMAP's memberships:
+    ``fitted`` (exact search, in chunks; torch's matrix product and ``topk``, which run on every core
+    and beat numpy's ``argpartition`` 2× here). Weights fall off like UMAP's memberships:
     ``exp(-(d - d_nearest) / (mean d - d_nearest))``; a vector equal to a fitted one lands on it."""
+    import torch
+
     k = max(1, min(k, len(fitted)))
-    if metric == "cosine":
-        ref = _unit_rows(fitted)
-    else:
-        ref = fitted
-        ref_sq = (ref * ref).sum(1)
+    ref = torch.from_numpy(_unit_rows(fitted) if metric == "cosine" else np.ascontiguousarray(fitted, np.float32))
+    ref_sq = (ref * ref).sum(1)
     out = np.empty((len(x), 2), np.float32)
     for start in range(0, len(x), chunk):
-        q = x[start:start + chunk]
+        q = torch.from_numpy(_unit_rows(x[start:start + chunk]) if metric == "cosine" else
+                             np.ascontiguousarray(x[start:start + chunk], np.float32))
         if metric == "cosine":
-            d = 1.0 - _unit_rows(q) @ ref.T
+            d = 1.0 - q @ ref.T
         else:
-            d = np.sqrt(np.maximum((q * q).sum(1)[:, None] - 2.0 * (q @ ref.T) + ref_sq[None, :], 0.0))
-        idx = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.broadcast_to(np.arange(d.shape[1]), d.shape)
-        dk = np.take_along_axis(d, idx, axis=1)
+            d = ((q * q).sum(1)[:, None] - 2.0 * (q @ ref.T) + ref_sq[None, :]).clamp_min_(0.0).sqrt_()
+        dk_t, idx_t = torch.topk(d, k, dim=1, largest=False)
+        dk, idx = dk_t.numpy().astype(np.float64), idx_t.numpy()
         lo = dk.min(1, keepdims=True)
         scale = np.maximum(dk.mean(1, keepdims=True) - lo, 1e-12)
         w = np.exp(-(dk - lo) / scale)

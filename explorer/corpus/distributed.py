@@ -1,8 +1,8 @@
 """The corpus capture on Ray, for corpora or models that outgrow one process or one machine.
 
 A Ray Data pipeline: the corpus becomes a dataset whose blocks are the capture's shards (the same
-``shard_docs`` documents each), and ``map_batches`` runs them through a pool of actors — one model
-replica per actor, loaded once by name, on a GPU each when the cluster has them (``gpus_per_worker``)
+``shard_docs`` documents each), and ``map_batches`` runs them through a pool of actors
+(``ActorPoolStrategy``) — one model replica per actor, loaded once by name, on a GPU each when the cluster has them (``gpus_per_worker``)
 and else on ``threads_per_worker`` CPU threads. Each actor runs the very function of the
 single-process capture (:func:`explorer.corpus.capture.run_shard`) and writes its shard itself; the
 driver is the only writer of the manifest, which it updates as shards finish, so a killed run
@@ -118,7 +118,7 @@ def capture_ray(model: str, source: Any, *, out: str | Path | None = None, addre
         items = [{"shard": i, "texts": list(corpus.texts[shard_docs_of(m, i).start: shard_docs_of(m, i).stop])} for i in todo]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         done = ds.map_batches(
-            ShardWorker, batch_size=1, concurrency=min(workers, len(items)), num_cpus=threads,
+            ShardWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))), num_cpus=threads,
             num_gpus=gpus_per_worker or None,
             fn_constructor_kwargs=dict(model=model, device=device, dtype=dtype, threads=threads,
                                        manifest=m.__dict__ | {"shards": {}, "stats": {}}, out=str(folder),

@@ -209,7 +209,7 @@ def _capture(args: argparse.Namespace) -> int:
 
         cap = capture_ray(args.model, corpus, address=args.ray, workers=args.workers,
                           threads_per_worker=args.threads or 1, gpus_per_worker=args.gpus_per_worker,
-                          device="auto" if args.device == "auto" else args.device, store_dtype=args.dtype, **options)
+                          device=args.device, store_dtype=args.dtype, **options)
     else:
         import torch
 

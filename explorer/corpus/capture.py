@@ -114,6 +114,7 @@ def capture_shard(model: Any, texts: Sequence[str], first_doc: int, m: Manifest,
     for batch, x, mask, lens in padded_batches(ids, batch_size, getattr(model.tokenizer, "pad_token_id", None)):
         n_run += len(batch)
         lens_d, mask_d = lens.to(device), mask.to(device)
+        starts = torch.cumsum(lens, 0) - lens
 
         def keep(point: str, h: torch.Tensor) -> None:
             h = h.detach()
@@ -124,10 +125,9 @@ def capture_shard(model: Any, texts: Sequence[str], first_doc: int, m: Manifest,
             else:
                 out = h[mask_d.bool()]
             out = out.float().cpu().numpy()
-            if m.reduce == "all":
-                for r, j in enumerate(batch):
-                    lo = int(lens[:r].sum())
-                    got[(j, point)] = out[lo: lo + int(lens[r])]
+            if m.reduce == "all":  # the batch's real tokens, row after row
+                for j, lo, n in zip(batch, starts.tolist(), lens.tolist()):
+                    got[(j, point)] = out[lo: lo + n]
             else:
                 for r, j in enumerate(batch):
                     got[(j, point)] = out[r: r + 1]

@@ -1,6 +1,11 @@
-"""Renders the figures of docs/recurrent.md from the shipped ``prosqa-recurrent`` model into docs/images/.
+"""Renders the figures of docs/recurrent.md and docs/thoughts.md from the shipped models into docs/images/.
 
-    python docs/figures.py [--out docs/images] [--problems 100]
+    python docs/figures.py [--only recurrent|frontier] [--out docs/images] [--problems 100]
+
+``frontier``: what each continuous thought of ``prosqa-coconut`` holds on the whole real validation
+set (``frontier_table``: per hop count and thought, each node group's next-token probability and
+inner product), drawn as ``frontier_prob.png`` and ``frontier_inner.png``; the table is printed as
+markdown for docs/thoughts.md.
 
 The figures are the package's own plotly figures (``explorer.plots``; the trajectory through
 ``explorer.recurrent.figure``), drawn by headless Chromium (``/usr/bin/chromium``, as in the browser
@@ -74,16 +79,38 @@ def recurrent_figures(n_problems: int) -> dict[str, object]:
     }
 
 
+def frontier_figures() -> dict[str, object]:
+    import explorer
+    from explorer.plots import frontier_figure
+    from explorer.tasks.prosqa import VALIDATION, load
+    from explorer.thoughts.frontier import frontier_table
+
+    table = frontier_table(explorer.load_model("prosqa-coconut"), load(VALIDATION))
+    print("| hops | n | reading | group | " + " | ".join(f"thought.{k}" for k in range(6)) + " |")
+    print("|---|---:|---|---|" + "---:|" * 6)
+    for h, row in table["by_hops"].items():
+        for reading in ("prob", "inner"):
+            for g in table["groups"]:
+                cells = [f"{v:.2f}" if v is not None else "" for v in row[reading][g]]
+                print(f"| {h} | {row['n']} | {reading} | {g} | " + " | ".join(cells) + " |")
+    return {f"frontier_{r}": frontier_figure(table, r) for r in ("prob", "inner")}
+
+
+FIGURES = {"recurrent": lambda args: recurrent_figures(args.problems), "frontier": lambda args: frontier_figures()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "images"))
     ap.add_argument("--problems", type=int, default=100, help="real problems for the distance figure, and problems per hop count")
+    ap.add_argument("--only", choices=sorted(FIGURES), help="one set of figures (default: all)")
     args = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"docs/figures.py: needs {CHROMIUM} (apt-get install -y chromium)", file=sys.stderr)
         return 2
-    for path in render(recurrent_figures(args.problems), Path(args.out)):
-        print(path)
+    for name in [args.only] if args.only else sorted(FIGURES):
+        for path in render(FIGURES[name](args), Path(args.out)):
+            print(path)
     return 0
 
 

@@ -71,7 +71,8 @@ train_one() {  # one model: the warm-up on small graphs, then the main run from 
   case $m in
     coconut) "$BIN/latent-explorer" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
              "$BIN/latent-explorer" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method coconut --c-thought 1 \
-               --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1 --frontier-loss "$FRONTIER" "${GPT[@]}" ;;
+               --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1 --frontier-loss "$FRONTIER" --exact-thoughts 1 \
+               "${GPT[@]}" ;;
     cot|nocot) local method; method=$([ "$m" = cot ] && echo cot || echo no_cot)
              "$BIN/latent-explorer" train coconut "$dir-warm" "${WARMUP[@]}" --method "$method" "${GPT[@]}" &&
              "$BIN/latent-explorer" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method "$method" "${GPT[@]}" ;;

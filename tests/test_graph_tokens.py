@@ -94,6 +94,21 @@ def test_bad_problems_and_labels_are_typed_errors(real):
         G.encode(dict(real[0], edges=real[0]["edges"][1:]))
 
 
+def test_a_chain_of_thought_reads_as_a_walk(real):
+    """read_walk: the reference path walks real edges to the target; a hop across no edge is counted;
+    a walk down another branch ends elsewhere."""
+    p = real[0]
+    path = G.reasoning_path(p)
+    text = " ".join(map(str, path[1:] if path[0] == p["root"] else path)) + f" {G.A} {p['target']}"
+    w = G.read_walk(text, p)
+    assert w == {"hops": w["hops"], "edges": w["hops"], "reaches": True} and w["hops"] >= 3
+    jump = G.read_walk(f"{p['target']} {G.A} {p['target']}", p)          # straight to the answer
+    assert jump == {"hops": 1, "edges": int((p["root"], p["target"]) in map(tuple, p["edges"])), "reaches": True}
+    child = next(b for a, b in p["edges"] if a == p["root"] and b not in path)
+    assert G.read_walk(f"{child} {G.A} {child}", p) == {"hops": 1, "edges": 1, "reaches": False}
+    assert G.read_walk(f"{G.A} {p['target']}", p) == {"hops": 0, "edges": 0, "reaches": False}
+
+
 def test_the_thought_markers_are_the_engines():
     from explorer.thoughts.engine import BOT, EOT, LATENT
 
@@ -123,6 +138,8 @@ def test_generated_problems_fit_and_train_a_coconut_model(tmp_path, real):
     model = explorer.load_model(tmp_path / "run" / "latest")
     from explorer.thoughts.evaluate import evaluate
 
+    cot = evaluate(model, real[:6], "cot")
+    assert set(cot["walk"]) == {"edge_share", "reaches_answer"} and "walk" not in evaluate(model, real[:2], "no_cot")
     res = evaluate(model, real[:6], "coconut", n_thoughts=2)
     n_by = {h: sum(len(p["steps"]) == h for p in real[:6]) for h in res["accuracy_by_hops"]}
     assert sum(n_by.values()) == 6 and res["mean_generated_tokens"] <= 2 + 16
@@ -137,6 +154,76 @@ def test_generated_problems_fit_and_train_a_coconut_model(tmp_path, real):
     h = min(tab["by_hops"])
     assert len(tab["by_hops"][h]["prob"]["frontier"]) == 2 and len(tab["by_hops"][h]["inner"]["path"]) == 2
     assert len(frontier_figure(tab, "inner").data) == 4 * len(tab["by_hops"])
+
+
+def test_graph_thoughts_follow_the_root_without_markers(tmp_path):
+    """The superposition paper's layout: ``… [R] root <latent> <latent> …`` then the rest, so the first
+    thought is the root's own hidden state; a checkpoint records it and the engine thinks the same way.
+    ``markers="yes"`` restores Coconut's ``<bot>``/``<eot>``; ProsQA's sentences keep them by default."""
+    import explorer
+    from explorer.thoughts.engine import ThoughtSession, think
+    from explorer.thoughts.train import TrainConfig, Trainer
+
+    data = generate(16, seed=3)
+    cfg = TrainConfig(method="coconut", encoding="graph", n_layer=1, n_embd=16, n_head=2, batch_size=4, num_epochs=2,
+                      epochs_per_stage=1, max_latent_stage=2, device="cpu", threads=1, save_every=100)
+    assert TrainConfig().uses_markers() and not cfg.uses_markers()
+    with pytest.raises(InputError, match="markers must be"):
+        dataclasses.replace(cfg, markers="sometimes").check()
+
+    def tokens(trainer):
+        ids = trainer.recipe.epoch_batches(1)[0]["input_ids"][0].tolist()       # stage 1: one thought
+        return [x for x in trainer.tokenizer.convert_ids_to_tokens(ids) if x != G.PAD]
+
+    t = Trainer(data, tmp_path / "run", cfg, progress=False)
+    toks = tokens(t)
+    assert G.BOT not in toks and G.EOT not in toks and toks[toks.index(G.LATENT) - 2] == G.R
+    marked = tokens(Trainer(data, tmp_path / "marked", dataclasses.replace(cfg, markers="yes"), progress=False))
+    i = marked.index(G.LATENT)
+    assert marked[i - 1] == G.BOT and marked[i + 1] == G.EOT and marked[i - 3] == G.R
+    t.train()
+    model = explorer.load_model(tmp_path / "run" / "latest")
+    assert model.hf.config.coconut["markers"] is False
+    prompt = G.prompt(data[0])
+    root = model.tokenizer.convert_tokens_to_ids(str(data[0]["root"]))
+    assert ThoughtSession(model, prompt).prompt_ids[-1] == root                 # thinks as it was trained
+    assert ThoughtSession(model, prompt, markers=True).prompt_ids[-1] == model.tokenizer.convert_tokens_to_ids(G.BOT)
+    assert think(model, prompt, 2, annotate=False).n_thoughts == 2
+
+
+def test_exact_thoughts_one_per_hop_then_the_model_says_when_to_stop(tmp_path):
+    """exact_thoughts: a problem gets min(stage, hops) thoughts and "[A]" right after the last one, the
+    checkpoint names "[A]" as its stop token, and the engine stops thinking when the model predicts it."""
+    import explorer
+    from explorer.thoughts.engine import ThoughtSession, think
+    from explorer.thoughts.train import TrainConfig, Trainer
+
+    with pytest.raises(InputError, match="exact_thoughts"):
+        TrainConfig(method="coconut", encoding="words", exact_thoughts=True).check()
+    data = generate(24, seed=5)
+    cfg = TrainConfig(method="coconut", encoding="graph", exact_thoughts=True, n_layer=1, n_embd=16, n_head=2,
+                      batch_size=24, num_epochs=1, epochs_per_stage=1, max_latent_stage=6, device="cpu", threads=1,
+                      save_every=100, uniform_prob=0.0)
+    t = Trainer(data, tmp_path / "run", cfg, progress=False)
+    latent, a = (t.tokenizer.convert_tokens_to_ids(x) for x in (G.LATENT, G.A))
+    order = np.random.default_rng([cfg.seed, 9]).permutation(len(data))
+    batch = t.recipe.epoch_batches(9)[0]                          # stage 9: every step a thought, at most 6
+    for row, j in zip(batch["input_ids"].tolist(), order):
+        hops = len(data[int(j)]["steps"])
+        lat = [i for i, x in enumerate(row) if x == latent]
+        assert len(lat) == min(hops, 6) and row[lat[-1] + 1] == a
+    three = t.recipe.epoch_batches(3)[0]                          # stage 3: 3 thoughts, the path goes on after them
+    assert all((r == latent).sum() == 3 for r in three["input_ids"]) and min(len(p["steps"]) for p in data) >= 3
+    t.train()
+    model = explorer.load_model(tmp_path / "run" / "latest")
+    assert model.hf.config.coconut["stop_on"] == G.A
+    prompt = G.prompt(data[0])
+    assert ThoughtSession(model, prompt).stop_id == a and ThoughtSession(model, prompt, stop_on=None).stop_id is None
+    free = think(model, prompt, 4, stop_on=None, annotate=False)
+    said = model.tokenizer.convert_ids_to_tokens(int(model.probe.logits(free.trajectory[1].vectors["thought.1"],
+                                                                        normed=False).argmax()))
+    stopped = think(model, prompt, 4, stop_on=said, annotate=False)  # stop on what the model says after thought 1
+    assert stopped.n_thoughts == 1 and stopped.stopped_early and free.n_thoughts == 4
 
 
 def test_coconut_bfs_teaches_each_thought_its_frontier(tmp_path, real):

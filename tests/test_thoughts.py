@@ -237,6 +237,10 @@ def test_checkpoint_loads_and_thinks(tiny_data, tmp_path):
     res = evaluate(m, tiny_data[:2], "coconut", max_new_tokens=8)
     assert set(res) >= {"accuracy", "n", "mean_generated_tokens"} and res["n"] == 2
     assert res["mean_generated_tokens"] >= 1 + 1           # one thought + at least one token
+    again = T.Trainer(tiny_data[:4], tmp_path / "r", tiny_cfg(num_epochs=2, save_every=100), progress=False)
+    again.train()                  # a finished run re-run (as `SHIP=1` does) saves the stage it trained
+    m = explorer.load_model(tmp_path / "r" / "latest", device="cpu")
+    assert m.hf.config.coconut["stage"] == 1 and m.hf.config.coconut["n_thoughts"] == 1
     (tmp_path / "r" / "latest" / "optimizer.pt").write_bytes(b"junk")
     with pytest.raises(SaveFileError, match="delete it"):
         T.Trainer(tiny_data[:4], tmp_path / "r", tiny_cfg(num_epochs=2), progress=False)

@@ -41,7 +41,8 @@ def tokenize_problem(tokenizer: Any, problem: dict[str, Any]) -> Tokenized:
 
 
 def build_example(t: Tokenized, stage: int, cfg: TrainConfig, ids: dict[str, int]) -> tuple[list[int], list[int]]:
-    """(input_ids, labels) of one problem at ``stage``; labels are -100 up to and including ``<eot>``."""
+    """(input_ids, labels) of one problem at ``stage``; labels are -100 up to and including ``<eot>``
+    (up to the last thought when the config has no markers)."""
     if cfg.method == "no_cot":
         rest = t.answer
         return t.question + rest, [-100] * len(t.question) + rest
@@ -53,8 +54,11 @@ def build_example(t: Tokenized, stage: int, cfg: TrainConfig, ids: dict[str, int
         n_lat = cfg.max_latent_stage if cfg.pad_latent_to_max else min(len(t.steps), cfg.max_latent_stage)
     else:
         n_skip = n_lat = stage
+    if cfg.exact_thoughts:   # never more thoughts than hops: the one after the last thought is "[A]"
+        n_skip = n_lat = min(stage, cfg.max_latent_stage, len(t.steps))
     n_lat *= cfg.c_thought
-    head = t.question + [ids[BOT]] + [ids[LATENT]] * n_lat + [ids[EOT]]
+    head = t.question + [ids[BOT]] + [ids[LATENT]] * n_lat + [ids[EOT]] if cfg.uses_markers() else \
+        t.question + [ids[LATENT]] * n_lat
     rest = [i for s in t.steps[n_skip:] for i in s] + t.answer
     return head + rest, [-100] * len(head) + rest
 

@@ -23,7 +23,9 @@ embedding mixture; for ``cot`` the chosen token's embedding row), with ``scalars
 
 Markers: when the tokenizer knows ``<bot>`` and ``<eot>`` (a model trained by
 :mod:`explorer.thoughts.train`), the prompt ends with ``<bot>`` and ``<eot>`` follows the last
-thought before the answer is decoded greedily; an untrained model gets no markers (``markers="auto"``).
+thought before the answer is decoded greedily; an untrained model gets no markers (``markers="auto"``),
+and so does a checkpoint trained without them (``config.coconut["markers"]`` false: the graph-token
+models, whose first thought is the hidden state of the question's last token).
 """
 from __future__ import annotations
 
@@ -89,7 +91,7 @@ class ThoughtResult:
     prompt_ids: list[int]
     thought_ids: list[int] = field(default_factory=list)   # cot: the tokens of the chain of thought
     thought_text: str = ""
-    stopped_early: bool = False          # soft: cold stop; cot: EOS inside the thoughts
+    stopped_early: bool = False          # soft: cold stop; cot: EOS inside the thoughts; coconut: its stop token
 
     @property
     def n_thoughts(self) -> int:
@@ -116,7 +118,7 @@ class ThoughtSession:
     """
 
     def __init__(self, model: Any, prompt: Any, *, mode: str = "coconut", markers: bool | str = "auto",
-                 top_k: int | None = 15, top_p: float | None = 0.95, temperature: float = 1.0,
+                 stop_on: str | None = "auto", top_k: int | None = 15, top_p: float | None = 0.95, temperature: float = 1.0,
                  cold_stop_entropy: float | None = None, cold_stop_patience: int = 3) -> None:
         from transformers import DynamicCache
 
@@ -134,8 +136,10 @@ class ThoughtSession:
         tok = model.tokenizer
         self.bot_id, self.eot_id = special_id(tok, BOT), special_id(tok, EOT)
         have = self.bot_id is not None and self.eot_id is not None
-        if markers == "auto":
-            self.markers = have and mode != "cot"
+        if markers == "auto":   # as the checkpoint was trained (config.coconut["markers"]; older ones had them)
+            trained = getattr(getattr(model.hf, "config", None), "coconut", None)
+            trained = trained.get("markers", True) if isinstance(trained, dict) else True
+            self.markers = have and mode != "cot" and bool(trained)
         elif markers:
             if not have:
                 raise InputError(f"{model.name} has no {BOT}/{EOT} tokens; pass markers='auto' (no markers), or "
@@ -143,6 +147,12 @@ class ThoughtSession:
             self.markers = True
         else:
             self.markers = False
+        if stop_on == "auto":   # a checkpoint that learned when to stop thinking names its token
+            trained = getattr(getattr(model.hf, "config", None), "coconut", None)
+            stop_on = trained.get("stop_on") if isinstance(trained, dict) and mode == "coconut" else None
+        self.stop_id = special_id(tok, stop_on) if stop_on else None
+        if stop_on and self.stop_id is None:
+            raise InputError(f"{model.name} has no token {stop_on!r} to stop thinking on; pass stop_on=None.")
         ids = model.encode(prompt)
         if self.markers:
             ids = torch.cat([ids, torch.tensor([[self.bot_id]], device=ids.device)], 1)
@@ -180,7 +190,8 @@ class ThoughtSession:
     def step(self) -> Step:
         """Think one more thought; returns its :class:`Step` (not yet annotated)."""
         if self.stopped:
-            raise InputError("this session has stopped thinking (cold stop or EOS); call finish() for the answer.")
+            raise InputError("this session has stopped thinking (cold stop, EOS or the model's stop token); call finish() "
+                             "for the answer.")
         if self.model.max_length and self.length + 1 >= self.model.max_length:
             from ..errors import ContextLengthError
 
@@ -210,6 +221,8 @@ class ThoughtSession:
         self.steps.append(step)
         if self.mode == "cot" and top in self._eos:
             self.stopped = True
+        if self.stop_id is not None and self.mode != "cot" and int(self._logits.argmax()) == self.stop_id:
+            self.stopped = True   # the model says it is done thinking: the answer comes next
         if self.mode == "soft" and self.cold_stop_entropy is not None:
             self._low = self._low + 1 if entropy < self.cold_stop_entropy else 0
             if self._low >= self.cold_stop_patience:

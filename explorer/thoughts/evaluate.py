@@ -42,7 +42,10 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
     reference path (``accuracy_by_hops``, ``mean_generated_tokens_by_hops``), ``correct`` (per
     problem) and ``outputs`` (the generated texts). ``num_beams`` > 1 (``"cot"``/``"no_cot"`` only):
     token-level beam search (transformers' ``generate``) instead of greedy decoding; then
-    ``mean_forward_tokens`` counts the tokens the model ran (beams × steps), the search's compute."""
+    ``mean_forward_tokens`` counts the tokens the model ran (beams × steps), the search's compute.
+    A graph-token model's chain of thought is also read as a walk from the root (``walk``: the share
+    of its hops that follow an edge, ``edge_share``, and of its walks that end at the answer,
+    ``reaches_answer``; :func:`explorer.tasks.prosqa.graph_tokens.read_walk`)."""
     from .engine import ThoughtResult, think
 
     if method not in METHODS:
@@ -99,6 +102,12 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
         outputs.append(text)
         tokens.append(n_tok)
         correct.append(is_correct_for(tok, text, prob) if tok is not None else is_correct(text, prob["answer"]))
+    walk: dict[str, Any] = {}
+    if graph and method == "cot":   # the chain read as a walk: along real edges? to the answer?
+        walks = [graph_tokens.read_walk(t, p) for t, p in zip(outputs, items)]
+        hops = sum(w["hops"] for w in walks)
+        walk = {"walk": {"edge_share": sum(w["edges"] for w in walks) / hops if hops else None,
+                         "reaches_answer": sum(w["reaches"] for w in walks) / len(walks)}}
     by: dict[int, list[int]] = {}
     for i, prob in enumerate(items):   # hops: the length of the reference reasoning path
         by.setdefault(len(prob.get("steps", [])), []).append(i)
@@ -107,6 +116,7 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
             "accuracy_by_hops": {h: sum(correct[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
             "mean_generated_tokens_by_hops": {h: sum(tokens[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
             "correct": correct, "outputs": outputs,
+            **walk,
             **({"num_beams": num_beams, "mean_forward_tokens": sum(forward) / len(forward)} if forward else {})}
 
 
@@ -168,5 +178,7 @@ def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
                    limit=args.limit, progress=not args.json)
     summary = {k: res[k] for k in ("accuracy", "n", "mean_generated_tokens", "method")}
     summary.update({k: {str(h): v for h, v in res[k].items()} for k in ("accuracy_by_hops", "mean_generated_tokens_by_hops")})
+    if "walk" in res:
+        summary["walk"] = res["walk"]
     summary["model"] = model_name
     return summary, res

@@ -10,7 +10,10 @@ the stage changes; ``uniform_prob`` mixes in examples of a uniformly drawn stage
 ``frontier_loss`` > 0 (graph tokens) is the Coconut-BFS variant: each thought's next-token
 distribution is also taught the uniform distribution over its BFS frontier (the nodes at the end of
 a walk of exactly k edges from the root for the k-th thought), instead of only through the language
-after ``<eot>``.
+after ``<eot>``. Graph tokens lay thoughts out as the superposition paper does: no markers, the first
+thought is the root's own hidden state (``markers``); with ``exact_thoughts`` a problem gets one
+thought per hop of its path at most, the token after the last thought is ``[A]``, and so the model
+learns when to stop (the engine thinks until it predicts ``[A]``: ``config.coconut["stop_on"]``).
 
 A thought is the last layer's hidden state (after the final norm) at the position before it,
 filled in by one forward pass per thought over the KV cache (the "multi-pass" forward); the batch
@@ -82,6 +85,10 @@ class TrainConfig:
     pad_latent_to_max: bool = True
     uniform_prob: float = 0.0
     frontier_loss: float = 0.0          # Coconut-BFS: weight of each thought's frontier loss (graph tokens)
+    exact_thoughts: bool = False        # graph tokens: as many thoughts as the path has hops, then "[A]": the model
+                                        # learns when to stop thinking (the superposition paper's layout)
+    markers: str = "auto"               # <bot>/<eot> around the thoughts: "yes", "no", or "auto" (words: yes, as
+                                        # in Coconut; graph tokens: no, as in the superposition paper)
     batch_size: int = 32
     lr: float = 1e-4
     weight_decay: float = 0.01
@@ -116,6 +123,11 @@ class TrainConfig:
                              "--encoding graph, or set it to 0.")
         if self.arch not in ARCHS:
             raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}.")
+        if self.exact_thoughts and (self.method != "coconut" or self.encoding != "graph"):
+            raise InputError("exact_thoughts (one thought per hop, then [A]) is for --method coconut --encoding graph; "
+                             "leave it off for other runs.")
+        if self.markers not in ("auto", "yes", "no"):
+            raise InputError(f"markers must be 'auto', 'yes' or 'no', got {self.markers!r}.")
         if self.encoding not in ENCODINGS:
             raise InputError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}.")
         if self.n_layer < 1 or self.n_head < 1 or self.n_embd % self.n_head:
@@ -130,6 +142,12 @@ class TrainConfig:
                           schedule=self.schedule, grad_clip=self.grad_clip, save_every=self.save_every,
                           save_minutes=self.save_minutes, max_minutes=self.max_minutes, seed=self.seed,
                           device=self.device, threads=self.threads, precision=self.precision)
+
+    def uses_markers(self) -> bool:
+        """Whether thoughts sit between ``<bot>`` and ``<eot>`` (Coconut's layout) or follow the question
+        directly, the first one fed the hidden state of the question's last token (the superposition
+        paper's layout for graph tokens: that state already holds the root's children)."""
+        return self.markers == "yes" or (self.markers == "auto" and self.encoding == "words")
 
     def stage(self, epoch: int) -> int:
         return epoch // self.epochs_per_stage if self.method == "coconut" else 0
@@ -150,7 +168,7 @@ class CoconutRecipe(training.ProblemRecipe):
 
     format = STATE_FORMAT
     resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "uniform_prob", "encoding", "arch",
-                   "frontier_loss")
+                   "frontier_loss", "markers", "exact_thoughts")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(data, cfg, **kw)
@@ -183,7 +201,9 @@ class CoconutRecipe(training.ProblemRecipe):
         """Record in the model config what a reader needs to think with it."""
         self.hf.config.coconut = {"method": self.cfg.method, "c_thought": self.cfg.c_thought,
                                   "max_latent_stage": self.cfg.max_latent_stage, "stage": self.stage,
-                                  "n_thoughts": self.cfg.n_thoughts(self.stage), "encoding": self.cfg.encoding}
+                                  "n_thoughts": self.cfg.n_thoughts(self.stage), "encoding": self.cfg.encoding,
+                                  "markers": self.cfg.uses_markers(),
+                                  "stop_on": graph_tokens.A if self.cfg.exact_thoughts else None}
 
     def begin_epoch(self, epoch: int) -> int:
         self.stage = self.cfg.stage(epoch)

@@ -142,6 +142,9 @@ class Trainer:
         if saved is not None:
             self.state = TrainState(**{k: saved[k] for k in asdict(TrainState()) if k in saved})
             recipe.load_state_dict(saved.get("recipe", {}))
+            # the recipe learns the curriculum stage it stopped in, so even a finished run that is
+            # re-run (and only saves again) writes the stage it trained, not the first one
+            recipe.begin_epoch(min(self.state.epoch, loop.num_epochs - 1))
             self.optimizer.load_state_dict(blob["optimizer"])
             if self.scheduler is not None and "scheduler" in blob:
                 self.scheduler.load_state_dict(blob["scheduler"])

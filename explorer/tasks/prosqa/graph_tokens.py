@@ -180,6 +180,19 @@ def is_correct(text: str, problem: dict[str, Any]) -> bool:
     return parse_answer(text) == str(int(problem["target"]))
 
 
+def read_walk(text: str, problem: dict[str, Any]) -> dict[str, Any]:
+    """A chain of thought in graph tokens (the node tokens before ``[A]``, nodes as indexed) read as a
+    walk from the root: ``hops`` taken, ``edges`` (how many of them follow an edge of the graph) and
+    whether it ``reaches`` the target. A CoT model that has learned the lookup but not the search
+    walks along real edges and still takes the branch that leads elsewhere."""
+    words = str(text).split(A, 1)[0].split()
+    path = [int(w) for w in words if w.isdigit()]
+    edges = {(int(a), int(b)) for a, b in problem["edges"]}
+    steps = list(zip([int(problem["root"]), *path], path))
+    return {"hops": len(steps), "edges": sum(e in edges for e in steps),
+            "reaches": bool(path) and path[-1] == int(problem["target"])}
+
+
 def is_graph_tokenizer(tokenizer: Any) -> bool:
     """Whether ``tokenizer`` reads graph tokens (its vocabulary has ``[Q]`` and ``[R]``)."""
     vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}

@@ -66,8 +66,8 @@ def main() -> None:
                   "| width | accuracy | tokens run / problem | generated tokens / problem |", "|---:|---:|---:|---:|"]
         lines += [f"| {r['width']} | {r['accuracy']:.3f} | {r['mean_forward_tokens']:.0f} | {r['mean_generated_tokens']:.1f} |"
                   for r in beams]
-    lines += ["", f"Machine: {platform.machine()}, {__import__('os').cpu_count()} CPU cores; {minutes:.1f} min for the "
-                  "whole sweep.", ""]
+    what = "the token-level beam search (the sweep's rows reused)" if args.token_beam_only else "the whole sweep"
+    lines += ["", f"Machine: {platform.machine()}, {__import__('os').cpu_count()} CPU cores; {minutes:.1f} min for {what}.", ""]
     (out / "semantic.md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
     if not args.no_figure:

@@ -331,8 +331,8 @@ def test_eval_flags_and_their_older_spellings(capsys):
             eval_engine(**bad)
     assert cli(["prosqa", "eval", "--engine", "recurrent", "--mode", "cot"]) == 2
     assert "leave --mode out" in capsys.readouterr().err
-    assert cli(["prosqa", "eval", "--engine", "thoughts", "--mode", "cot", "--limit", "1", "--json"]) == 2
-    assert "prosqa-cot is not shipped yet" in capsys.readouterr().err
+    assert cli(["prosqa", "eval", "--engine", "thoughts", "--mode", "nocot", "--limit", "1", "--json"]) == 2
+    assert "prosqa-nocot is not shipped yet" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli(["prosqa", "eval", "--engine", "recurrent", "--help"])
     out = capsys.readouterr().out

@@ -1,8 +1,8 @@
 """Renders the figures of docs/recurrent.md and docs/thoughts.md from the shipped models into docs/images/.
 
-    python docs/figures.py [--only recurrent|frontier] [--out docs/images] [--problems 100]
+    python docs/figures.py [--only recurrent|frontier] [--out docs/images] [--problems 100] [--coconut MODEL]
 
-``frontier``: what each continuous thought of ``prosqa-coconut`` holds on the whole real validation
+``frontier``: what each continuous thought of ``prosqa-coconut`` (or ``--coconut``) holds on the whole real validation
 set (``frontier_table``: per hop count and thought, each node group's next-token probability and
 inner product), drawn as ``frontier_prob.png`` and ``frontier_inner.png``; the table is printed as
 markdown for docs/thoughts.md.
@@ -79,13 +79,13 @@ def recurrent_figures(n_problems: int) -> dict[str, object]:
     }
 
 
-def frontier_figures() -> dict[str, object]:
+def frontier_figures(model_name: str) -> dict[str, object]:
     import explorer
     from explorer.plots import frontier_figure
     from explorer.tasks.prosqa import VALIDATION, load
     from explorer.thoughts.frontier import frontier_table
 
-    table = frontier_table(explorer.load_model("prosqa-coconut"), load(VALIDATION))
+    table = frontier_table(explorer.load_model(model_name), load(VALIDATION))
     print("| hops | n | reading | group | " + " | ".join(f"thought.{k}" for k in range(6)) + " |")
     print("|---|---:|---|---|" + "---:|" * 6)
     for h, row in table["by_hops"].items():
@@ -96,7 +96,9 @@ def frontier_figures() -> dict[str, object]:
     return {f"frontier_{r}": frontier_figure(table, r) for r in ("prob", "inner")}
 
 
-FIGURES = {"recurrent": lambda args: recurrent_figures(args.problems), "frontier": lambda args: frontier_figures()}
+#: each set of figures: the model it is drawn from, and how
+FIGURES = {"recurrent": (lambda args: "prosqa-recurrent", lambda args: recurrent_figures(args.problems)),
+           "frontier": (lambda args: args.coconut, lambda args: frontier_figures(args.coconut))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,12 +106,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "images"))
     ap.add_argument("--problems", type=int, default=100, help="real problems for the distance figure, and problems per hop count")
     ap.add_argument("--only", choices=sorted(FIGURES), help="one set of figures (default: all)")
+    ap.add_argument("--coconut", default="prosqa-coconut", help="the Coconut model of the frontier figures (a name or "
+                                                               "a checkpoint folder)")
     args = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"docs/figures.py: needs {CHROMIUM} (apt-get install -y chromium)", file=sys.stderr)
         return 2
+    from explorer.models.registry import lookup
+
     for name in [args.only] if args.only else sorted(FIGURES):
-        for path in render(FIGURES[name](args), Path(args.out)):
+        model, draw = FIGURES[name][0](args), FIGURES[name][1]
+        if lookup(model) is None and not Path(model).is_dir():   # by default, every set whose model exists
+            print(f"docs/figures.py: {name} figures skipped: {model} is not shipped yet", file=sys.stderr)
+            if args.only:
+                return 2
+            continue
+        for path in render(draw(args), Path(args.out)):
             print(path)
     return 0
 

@@ -91,9 +91,11 @@ def engine_of(model: Any) -> str:
 
     if is_recurrent(model):
         return "recurrent"
-    info = getattr(getattr(getattr(model, "hf", None), "config", None), "coconut", None)
-    if isinstance(info, dict) and info.get("method") in ("coconut", "cot", "no_cot"):
-        return str(info["method"])
+    from .thoughts.engine import trained_for
+
+    method = trained_for(model).get("method")
+    if method in ("coconut", "cot", "no_cot"):
+        return str(method)
     raise InputError(f"{getattr(model, 'name', model)!r} is not a ProsQA reasoner (no recurrent core and no "
                      "config.coconut); load one of prosqa-coconut, prosqa-cot, prosqa-nocot, prosqa-recurrent-graph "
                      "or a checkpoint of `latent-explorer train coconut|recurrent`, or pass engine=.")

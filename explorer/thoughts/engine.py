@@ -49,6 +49,13 @@ def special_id(tokenizer: Any, token: str) -> int | None:
     return int(vocab[token]) if token in vocab else None
 
 
+def trained_for(model: Any) -> dict[str, Any]:
+    """What a checkpoint of :mod:`explorer.thoughts.train` records about its thinking
+    (``config.coconut``: method, thought count, markers, stop token); ``{}`` for any other model."""
+    info = getattr(getattr(getattr(model, "hf", None), "config", None), "coconut", None)
+    return info if isinstance(info, dict) else {}
+
+
 def eos_ids(model: Any) -> set[int]:
     """Every id that ends generation (the generation config's and the tokenizer's EOS)."""
     ids: set[int] = set()
@@ -136,10 +143,9 @@ class ThoughtSession:
         tok = model.tokenizer
         self.bot_id, self.eot_id = special_id(tok, BOT), special_id(tok, EOT)
         have = self.bot_id is not None and self.eot_id is not None
-        if markers == "auto":   # as the checkpoint was trained (config.coconut["markers"]; older ones had them)
-            trained = getattr(getattr(model.hf, "config", None), "coconut", None)
-            trained = trained.get("markers", True) if isinstance(trained, dict) else True
-            self.markers = have and mode != "cot" and bool(trained)
+        trained = trained_for(model)
+        if markers == "auto":   # as the checkpoint was trained (older checkpoints all had markers)
+            self.markers = have and mode != "cot" and bool(trained.get("markers", True))
         elif markers:
             if not have:
                 raise InputError(f"{model.name} has no {BOT}/{EOT} tokens; pass markers='auto' (no markers), or "
@@ -148,8 +154,7 @@ class ThoughtSession:
         else:
             self.markers = False
         if stop_on == "auto":   # a checkpoint that learned when to stop thinking names its token
-            trained = getattr(getattr(model.hf, "config", None), "coconut", None)
-            stop_on = trained.get("stop_on") if isinstance(trained, dict) and mode == "coconut" else None
+            stop_on = trained.get("stop_on") if mode == "coconut" else None
         self.stop_id = special_id(tok, stop_on) if stop_on else None
         if stop_on and self.stop_id is None:
             raise InputError(f"{model.name} has no token {stop_on!r} to stop thinking on; pass stop_on=None.")

@@ -24,9 +24,9 @@ METHODS = ("coconut", "soft", "cot", "no_cot")
 
 def default_thoughts(model: Any) -> int:
     """The thought count a checkpoint was trained for (``config.coconut["n_thoughts"]``), else 6."""
-    info = getattr(getattr(model, "hf", None), "config", None)
-    info = getattr(info, "coconut", None) or {}
-    return int(info.get("n_thoughts", 6)) if isinstance(info, dict) else 6
+    from .engine import trained_for
+
+    return int(trained_for(model).get("n_thoughts", 6))
 
 
 def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str = "coconut", *,

@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.latent-explorer-setup
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test test-fast test-transformers browser-deps bench clean
+.PHONY: setup lab test test-fast test-transformers browser-deps bench device-wheels clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,13 @@ test-transformers: setup
 bench: setup
 	$(PY) -m pip install --quiet -e ".[bench]" "$(TORCH_SPEC)" "transformers==$$($(PY) -c 'import transformers; print(transformers.__version__)')"
 	$(PY) benchmarks/capture.py
+
+# A GPU machine runs its own image's python and packages: carry the transformers this project is
+# tested on as a wheel (`carry: [".device/wheels"]`); recipes/prosqa-graph.sh installs it there (docs/thoughts.md).
+device-wheels: setup
+	rm -rf .device
+	$(PY) -m pip download --quiet --no-deps --dest .device/wheels \
+		"transformers==$$($(PY) -c 'import transformers; print(transformers.__version__)')"
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts

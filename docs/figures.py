@@ -93,6 +93,9 @@ def frontier_figures(model_name: str) -> dict[str, object]:
             for g in table["groups"]:
                 cells = [f"{v:.2f}" if v is not None else "" for v in row[reading][g]]
                 print(f"| {h} | {row['n']} | {reading} | {g} | " + " | ".join(cells) + " |")
+        cells = [f"{v:.2f}" if v is not None else "" for v in row["right_option"]]
+        print(f"| {h} | {row['n']} | right option likelier | (answers right: {row['answer']:.2f}) | "
+              + " | ".join(cells) + " |")
     return {f"frontier_{r}": frontier_figure(table, r) for r in ("prob", "inner")}
 
 

@@ -9,8 +9,11 @@
 #
 # One command, two modes (MODE=auto picks by torch.cuda.is_available()):
 #   MODE=gpu  every model at once on one GPU (one process each), bf16, batches of 256: sized to finish
-#             in under 9 minutes on one H200. OUT=DIR also copies the shipped folders there ($OUT on the
-#             device machine), so the weights come back in one folder.
+#             in under 9 minutes on one H200; each run also stops at a time budget (WARM_MINUTES=1 for the
+#             warm-up, MINUTES=5 for the main run) so that evaluating and shipping always fit in the loan.
+#             OUT=DIR also copies the shipped folders there ($OUT on the device machine), so the weights come
+#             back in one folder. Without .venv (the device machine's image) it runs with python3 (PYTHON=...)
+#             and this checkout on PYTHONPATH: `SHIP=1 OUT=$OUT bash recipes/prosqa-graph.sh` there.
 #   MODE=cpu  the same recipe in CPU-sized batches; each run checkpoints every 5 minutes under
 #             RUNS/<model>/latest, and re-running the same command resumes where it stopped (run it
 #             under nohup; THREADS threads per model, the models in MODELS run side by side).
@@ -21,46 +24,72 @@ cd "$(dirname "$0")/.."
 # the whole script is one function, read before it runs: editing the file cannot disturb a run in progress
 main() {
 BIN=${BIN:-.venv/bin}
+if [ -x "$BIN/latent-explorer" ]; then
+  PY=$BIN/python; LE=("$BIN/latent-explorer")
+else   # no project environment (a GPU machine's image): its python3 (PYTHON=...), with this checkout importable
+  PY=${PYTHON:-python3}; LE=("$PY" -m explorer.cli)
+  # and the transformers the suite runs on, carried as a wheel (`make device-wheels`, carry .device/wheels)
+  if compgen -G ".device/wheels/*.whl" > /dev/null; then
+    "$PY" -m pip install --quiet --no-deps --no-index --upgrade --target .device/site .device/wheels/*.whl
+  fi
+  export PYTHONPATH="$PWD/.device/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+  "$PY" - <<'EOF' || exit 2
+import sys, tomllib, transformers
+from packaging.requirements import Requirement
+deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
+pin = next(Requirement(d) for d in deps if d.startswith("transformers"))
+if transformers.__version__ not in pin.specifier:
+    sys.exit(f"this python has transformers {transformers.__version__}, the project needs {pin}: run "
+             "`make device-wheels` on your machine and carry .device/wheels (the recipe installs it there)")
+EOF
+fi
 MODELS=${MODELS:-"coconut cot nocot recurrent"}
 RUNS=${RUNS:-runs/prosqa-graph}
 SIZE=${SIZE:-full}
 THREADS=${THREADS:-1}
 MODE=${MODE:-auto}
 if [ "$MODE" = auto ]; then
-  MODE=$("$BIN/python" -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")')
+  MODE=$("$PY" -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")')
 fi
 export HF_HUB_OFFLINE=1
 
 # -- sizes ------------------------------------------------------------------------------------------
 # N training problems (generated, seed 7), D width, L layers, H heads, E epochs per Coconut stage,
 # EPOCHS in all (the same for every model), B batch, LR peak learning rate (warm-up, then cosine),
-# WARM optimizer steps of the warm-up stage on small graphs (below), FRONTIER the weight of Coconut-BFS's
+# WARM optimizer steps of the warm-up stage on small graphs (below), EVAL_N held-out problems evaluated
+# after each epoch (the learning curve in RUNS/<model>/log.jsonl), FRONTIER the weight of Coconut-BFS's
 # frontier loss (each thought taught its BFS frontier; 0: plain Coconut, which stayed near chance on the CPU).
 FRONTIER=${FRONTIER:-1}
 case "$SIZE/$MODE" in
-  full/gpu) N=${N:-16000}; D=${D:-256}; L=${L:-2}; H=${H:-8}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-256}; LR=${LR:-1e-3}; WARM=${WARM:-1500} ;;
-  full/cpu) N=${N:-16000}; D=${D:-128}; L=${L:-2}; H=${H:-4}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-64}; LR=${LR:-1e-3}; WARM=${WARM:-1500} ;;
-  tiny/*)   N=${N:-24}; D=${D:-16}; L=${L:-1}; H=${H:-2}; E=${E:-1}; EPOCHS=${EPOCHS:-2}; B=${B:-8}; LR=${LR:-1e-3}; WARM=${WARM:-2} ;;
+  full/gpu) N=${N:-16000}; D=${D:-256}; L=${L:-2}; H=${H:-8}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-256}; LR=${LR:-1e-3}; WARM=${WARM:-1500}; EVAL_N=${EVAL_N:-50} ;;
+  full/cpu) N=${N:-16000}; D=${D:-128}; L=${L:-2}; H=${H:-4}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-64}; LR=${LR:-1e-3}; WARM=${WARM:-1500}; EVAL_N=${EVAL_N:-100} ;;
+  tiny/*)   N=${N:-24}; D=${D:-16}; L=${L:-1}; H=${H:-2}; E=${E:-1}; EPOCHS=${EPOCHS:-2}; B=${B:-8}; LR=${LR:-1e-3}; WARM=${WARM:-2}; EVAL_N=${EVAL_N:-5} ;;
   *) echo "SIZE must be full or tiny and MODE gpu, cpu or auto (got SIZE=$SIZE MODE=$MODE)" >&2; exit 2 ;;
 esac
 if [ "$MODE" = gpu ]; then
   RUN=(--device "${DEVICE:-cuda}" --precision bf16 --threads 2)   # DEVICE=cpu: the rehearsal of this exact command
+  # a loan is one call of at most 10 minutes: each run stops (with its checkpoint) at these budgets, so
+  # evaluation and shipping always happen; the provenance then records the steps each one reached
+  WARM_MINUTES=${WARM_MINUTES:-1}; MINUTES=${MINUTES:-5}
 else
   RUN=(--device cpu --threads "$THREADS")
   export OMP_NUM_THREADS=$THREADS
 fi
 mkdir -p "$RUNS"
-gen() { [ -f "$RUNS/$1" ] || "$BIN/latent-explorer" prosqa generate "$RUNS/$1" "${@:2}"; }
-gen train.json --n "$N" --seed 7
-gen heldout.json --n 500 --seed 8
+gen() { [ -f "$RUNS/$1" ] || "${LE[@]}" prosqa generate "$RUNS/$1" "${@:2}"; }
+gen train.json --n "$N" --seed 7 & g1=$!
+gen heldout.json --n 500 --seed 8 & g2=$!
 # the warm-up's small graphs (6-10 nodes, answers 1-2 hops away): the node lookup ("which edges
 # start at x?") forms there in ~1,500 steps, where on full-size graphs it had not after 1,000
 gen warm.json --n "$((N < 4000 ? N : 4000))" --seed 5 --min-nodes 6 --max-nodes 10 --min-hops 1 --max-hops 2 \
-    --layout sparse --max-extra-persons 3 --max-parents 3
+    --layout sparse --max-extra-persons 3 --max-parents 3 & g3=$!
+wait $g1; wait $g2; wait $g3
 SHARED=(--encoding graph --seed 0 --batch-size "$B" --lr "$LR" --warmup-steps 100 --schedule cosine
         --save-every 1000000 --save-minutes 5 "${RUN[@]}")
-WARMUP=(--train "$RUNS/warm.json" --num-epochs 100000 --max-steps "$WARM" "${SHARED[@]}")
-MAIN=(--train "$RUNS/train.json" --valid "$RUNS/heldout.json" --eval-limit 100 --num-epochs "$EPOCHS" "${SHARED[@]}")
+WARMUP=(--train "$RUNS/warm.json" --num-epochs 100000 --max-steps "$WARM" "${SHARED[@]}"
+        ${WARM_MINUTES:+--max-minutes "$WARM_MINUTES"})
+MAIN=(--train "$RUNS/train.json" --valid "$RUNS/heldout.json" --eval-limit "$EVAL_N" --num-epochs "$EPOCHS" "${SHARED[@]}"
+      ${MINUTES:+--max-minutes "$MINUTES"})
 GPT=(--arch llama --n-layer "$L" --n-embd "$D" --n-head "$H")
 REC=(--task reach --queries 8 --n-embd "$D" --n-heads "$H" --intermediate-size $((4 * D)) --n-prelude 1 --n-core 1
      --n-coda 1 --mean-recurrence 8 --backprop-depth 8 --recurrence fixed --supervise iterations)
@@ -69,15 +98,15 @@ train_one() {  # one model: the warm-up on small graphs, then the main run from 
   local m=$1 dir=$RUNS/$1
   local base=(--base "$dir-warm/latest")
   case $m in
-    coconut) "$BIN/latent-explorer" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
-             "$BIN/latent-explorer" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method coconut --c-thought 1 \
+    coconut) "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
+             "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method coconut --c-thought 1 \
                --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1 --frontier-loss "$FRONTIER" --exact-thoughts 1 \
                "${GPT[@]}" ;;
     cot|nocot) local method; method=$([ "$m" = cot ] && echo cot || echo no_cot)
-             "$BIN/latent-explorer" train coconut "$dir-warm" "${WARMUP[@]}" --method "$method" "${GPT[@]}" &&
-             "$BIN/latent-explorer" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method "$method" "${GPT[@]}" ;;
-    recurrent) "$BIN/latent-explorer" train recurrent "$dir-warm" "${WARMUP[@]}" "${REC[@]}" &&
-             "$BIN/latent-explorer" train recurrent "$dir" "${MAIN[@]}" "${base[@]}" "${REC[@]}" ;;
+             "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method "$method" "${GPT[@]}" &&
+             "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method "$method" "${GPT[@]}" ;;
+    recurrent) "${LE[@]}" train recurrent "$dir-warm" "${WARMUP[@]}" "${REC[@]}" &&
+             "${LE[@]}" train recurrent "$dir" "${MAIN[@]}" "${base[@]}" "${REC[@]}" ;;
     *) echo "unknown model $m (MODELS may hold coconut cot nocot recurrent)" >&2; return 2 ;;
   esac
 }
@@ -90,6 +119,9 @@ for m in $MODELS; do
 done
 status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
+if [ -n "${OUT:-}" ]; then   # the logs and learning curves come back from a device machine too
+  mkdir -p "$OUT"; (cd "$RUNS" && tar -czf - ./*.log ./*/log.jsonl) > "$OUT/prosqa-graph-logs.tar.gz" || true
+fi
 if [ $status != 0 ]; then
   tail -n 5 "$RUNS"/*.log >&2
   echo "a run failed (logs in $RUNS/*.log); fix it and run the same command to resume" >&2
@@ -102,9 +134,9 @@ if [ "${SHIP:-0}" = 1 ]; then
   [ -n "${EVAL_LIMIT:-}" ] && limit=(--limit "$EVAL_LIMIT")
   for m in $MODELS; do
     case $m in
-      recurrent) "$BIN/latent-explorer" prosqa eval --engine recurrent --model "$RUNS/$m/latest" --iterations 1,2,4,8,16 \
+      recurrent) "${LE[@]}" prosqa eval --engine recurrent --model "$RUNS/$m/latest" --iterations 1,2,4,8,16 \
                    "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
-      *) "$BIN/latent-explorer" prosqa eval --engine thoughts --mode "$([ "$m" = nocot ] && echo no_cot || echo "$m")" \
+      *) "${LE[@]}" prosqa eval --engine thoughts --mode "$([ "$m" = nocot ] && echo no_cot || echo "$m")" \
                    --model "$RUNS/$m/latest" "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
     esac
   done
@@ -117,7 +149,7 @@ if [ "${SHIP:-0}" = 1 ]; then
       nocot) what="No-CoT, a Llama-style transformer ($shape; the answer straight away)" ;;
       recurrent) what="Recurrent-depth model (prelude 1, core 1 iterated, coda 1; $shape; iteration j taught the nodes within j hops)" ;;
     esac
-    "$BIN/latent-explorer" train ship "$RUNS/$m" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \
+    "${LE[@]}" train ship "$RUNS/$m" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \
         --description "$what" --command "$cmd" --device "$MODE" --stages "$RUNS/$m-warm" --results "$RUNS/$m-eval.json" \
         ${SHIP_TO:+--dest "$SHIP_TO"} ${OUT:+--copy-to "$OUT"}
   done

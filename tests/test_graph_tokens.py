@@ -6,6 +6,8 @@ import json
 import os
 import random
 import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,14 @@ def test_relabelling_hides_index_order_and_names_come_back(real):
     assert G.names(p, g.answer, labels)[0] == "[A]"
     # the same problem under two relabellings: the same graph, other tokens
     assert G.encode(p, G.relabelling(len(p["idx_to_symbol"]), random.Random(2))).question != g.question
+    # relabelling an encoded problem (what training does each epoch) is encoding it under those labels
+    rng = random.Random(3)
+    for q in real[:40]:
+        n = len(q["idx_to_symbol"])
+        a, b = G.relabelling(n, rng), G.relabelling(n, rng)
+        assert G.encode(q).relabelled(a) == G.encode(q, a) and G.encode(q, a).relabelled(b) == G.encode(q, b)
+    with pytest.raises(InputError, match="distinct node tokens"):
+        g.relabelled([0] * len(labels))
 
 
 def test_a_typed_problem(real):
@@ -155,6 +165,13 @@ def test_generated_problems_fit_and_train_a_coconut_model(tmp_path, real):
     h = min(tab["by_hops"])
     assert len(tab["by_hops"][h]["prob"]["frontier"]) == 2 and len(tab["by_hops"][h]["inner"]["path"]) == 2
     assert len(frontier_figure(tab, "inner").data) == 4 * len(tab["by_hops"])
+    # where the answer could be read off: per thought, is the right option the likelier one; and the answers
+    first = [p for p in real[:4] if len(p["steps"]) == h]
+    probes = [frontier_probe(model, p, 2) for p in first]
+    assert tab["by_hops"][h]["right_option"] == pytest.approx(
+        [np.mean([pr.rows[k]["node_prob"][p["target"]] > pr.rows[k]["node_prob"][p["neg_target"]]
+                  for pr, p in zip(probes, first)]) for k in range(2)])
+    assert tab["by_hops"][h]["answer"] == pytest.approx(evaluate(model, first, "coconut", n_thoughts=2)["accuracy"])
 
 
 def test_graph_thoughts_follow_the_root_without_markers(tmp_path):
@@ -254,6 +271,7 @@ def test_coconut_bfs_teaches_each_thought_its_frontier(tmp_path, real):
     lab = G.relabelling(len(p0["idx_to_symbol"]), random.Random(cfg.seed * 1_000_003 + 5))
     walks, _ = hop_sets(p0, 2)
     assert t0.frontiers == [sorted(lab[n] for n in walks[h]) for h in (1, 2)]
+    assert (t0.question, t0.steps, t0.answer) == (lambda g: (g.question, g.steps, g.answer))(G.encode(p0, lab))
     assert lab[G.reasoning_path(p0)[0]] in t0.frontiers[0] and lab[G.reasoning_path(p0)[1]] in t0.frontiers[1]
     assert set(batch["frontier"][0, 1].nonzero().flatten().tolist()) == set(t0.frontiers[1])
     # an oracle that spreads the logits evenly over each frontier scores below one that picks a single node
@@ -284,23 +302,33 @@ def test_coconut_bfs_teaches_each_thought_its_frontier(tmp_path, real):
 
 @pytest.mark.slow
 def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
-    """recipes/prosqa-graph.sh at SIZE=tiny: the GPU command (DEVICE=cpu) trains, evaluates and ships all four
-    models into one folder; the same command again resumes (no step is trained twice)."""
+    """recipes/prosqa-graph.sh at SIZE=tiny: the GPU command (DEVICE=cpu), as the device machine runs it (no
+    .venv: a plain python with the checkout on its path), trains, evaluates and ships all four models, one
+    archive each; the same command again resumes (no step is trained twice)."""
     env = {**os.environ, "SIZE": "tiny", "MODE": "gpu", "DEVICE": "cpu", "RUNS": str(tmp_path / "runs"), "SHIP": "1",
            "SHIP_TO": str(tmp_path / "shipped"), "OUT": str(tmp_path / "out"), "EVAL_LIMIT": "3",
-           "MODELS": "coconut cot nocot recurrent"}
+           "MODELS": "coconut cot nocot recurrent", "BIN": str(tmp_path / "no-venv"), "PYTHON": sys.executable}
     r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     names = ["prosqa-coconut", "prosqa-cot", "prosqa-nocot", "prosqa-recurrent-graph"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
+    # one archive a model and one of the logs: a device machine returns at most 8 files
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        sorted([*(n + ".tar" for n in names), "prosqa-graph-logs.tar.gz"])
+    with tarfile.open(tmp_path / "out" / "prosqa-graph-logs.tar.gz") as tar:
+        assert {"./coconut.log", "./coconut/log.jsonl", "./recurrent-warm/log.jsonl"} <= set(tar.getnames())
     for name in names:
-        prov = json.loads((tmp_path / "out" / name / "provenance.json").read_text())
+        with tarfile.open(tmp_path / "out" / f"{name}.tar") as tar:
+            tar.extractall(tmp_path / "unpacked", filter="data")
+    for name in names:
+        assert sorted(p.name for p in (tmp_path / "unpacked" / name).iterdir()) == \
+            sorted(p.name for p in (tmp_path / "shipped" / name).iterdir())
+        prov = json.loads((tmp_path / "unpacked" / name / "provenance.json").read_text())
         assert "MODE=gpu SIZE=tiny" in prov["command"] and prov["cost"]["device"] == "gpu"
         assert len(prov["cost"]["stages"]) == 2 and prov["results"]   # the warm-up and the main run
         result = next(iter(prov["results"].values()))
         assert result["n"] == 3 and ("accuracy_by_hops" in result if name != "prosqa-recurrent-graph" else
                                      set(result["accuracy"]) == {"1", "2", "4", "8", "16"})
-        assert (tmp_path / "out" / name / "model.safetensors").stat().st_size < 16 * 2 ** 20
+        assert (tmp_path / "out" / f"{name}.tar").stat().st_size < 16 * 2 ** 20
     steps = {m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())["global_step"]
              for m in ("coconut", "cot", "nocot", "recurrent", "coconut-warm", "recurrent-warm")}
     env.update(MODE="cpu", SHIP="0")

@@ -3,9 +3,11 @@ rules (the global one identical to transformers' BltPatcher), calibration, patch
 and the entropy model's training recipe."""
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -171,7 +173,12 @@ def test_the_recipe_rehearses_training_measuring_and_shipping(tmp_path):
            "SHIP_TO": str(tmp_path / "shipped"), "OUT": str(tmp_path / "out")}
     r = subprocess.run(["bash", "recipes/byte-entropy.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
-    prov = json.loads((tmp_path / "out" / "byte-entropy" / "provenance.json").read_text())
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["byte-entropy.tar"]   # one file back from a device
+    with tarfile.open(tmp_path / "out" / "byte-entropy.tar") as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    same = filecmp.dircmp(tmp_path / "unpacked" / "byte-entropy", tmp_path / "shipped" / "byte-entropy")
+    assert not (same.diff_files or same.left_only or same.right_only)
+    prov = json.loads((tmp_path / "unpacked" / "byte-entropy" / "provenance.json").read_text())
     res = prov["results"]["run-eval"]
     assert "MODE=gpu SIZE=tiny" in prov["command"] and prov["cost"]["device"] == "gpu"
     assert res["bytes"] >= 2000 and set(res["ngram_bits_per_byte"]) == {"3", "5"} and res["bits_per_byte"] > 0

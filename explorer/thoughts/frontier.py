@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import InputError
 from ..tasks.prosqa.graph import hop_sets
 from ..tasks.prosqa.graph_tokens import reasoning_path
-from ..tasks.prosqa.prompts import node_ids_for, prompt_for
+from ..tasks.prosqa.prompts import is_correct_for, node_ids_for, prompt_for
 from ..tasks.prosqa.tokenizer import node_probabilities
 
 GROUPS = ("frontier", "reachable", "unreachable")
@@ -61,7 +61,8 @@ def group_probabilities(probs: np.ndarray, problem: dict[str, Any], hops: int, t
     """Group sums (``frontier``, ``reachable``, ``unreachable``), per-node probabilities, and the
     groups themselves, for one distribution ``probs`` (V,). With ``inner`` (one inner product per
     node) also each group's mean inner product (``inner_means``). ``path_prob`` / ``path_inner``:
-    the reasoning path's node at ``hops`` (NaN past the path's end)."""
+    the reasoning path's node at ``hops`` (NaN past the path's end); ``options``: the probability of
+    the right option and of the other one."""
     per_node = node_probabilities(probs, token_ids)
     groups = node_groups(problem, hops, by=by)
     sums = {g: float(per_node[groups[g]].sum()) if groups[g] else 0.0 for g in GROUPS}
@@ -70,7 +71,8 @@ def group_probabilities(probs: np.ndarray, problem: dict[str, Any], hops: int, t
     on_path = path[hops - 1] if 1 <= hops <= len(path) else None
     out = {"hops": hops, "sums": sums, "share": (sums["frontier"] / total) if total > 0 else float("nan"),
            "node_prob": per_node.tolist(), "groups": groups,
-           "path_prob": float(per_node[on_path]) if on_path is not None else float("nan")}
+           "path_prob": float(per_node[on_path]) if on_path is not None else float("nan"),
+           "options": (float(per_node[int(problem["target"])]), float(per_node[int(problem["neg_target"])]))}
     if inner is not None:
         out["node_inner"] = [float(x) for x in inner]
         out["inner_means"] = {g: float(np.mean(inner[groups[g]])) if groups[g] else float("nan") for g in GROUPS}
@@ -173,15 +175,20 @@ def frontier_table(model: Any, data: Sequence[dict[str, Any]], n_thoughts: int |
     """The frontier measured as in Coconut's Fig. 5 and the superposition paper's Table 5: for each
     hop count of the problems (their reasoning path's length) and each thought k, the mean over
     problems of every group's summed next-token probability (``prob``), of its mean inner product
-    with the node embeddings (``inner``), and of the path node's (``path``). Returns
-    ``{"by_hops": {h: {"n": problems, "prob": {group: [per thought]}, "inner": {...}}}, "groups": ...}``
-    with groups ``frontier``, ``reachable``, ``unreachable`` and ``path``."""
+    with the node embeddings (``inner``), and of the path node's (``path``); beside them, per
+    thought, the share of problems where the right option is more probable than the other
+    (``right_option``: where the answer could be read off the thought) and the share the model
+    answers right (``answer``). Returns ``{"by_hops": {h: {"n": problems, "prob": {group: [per
+    thought]}, "inner": {...}, "right_option": [...], "answer": float}}, "groups": ...}`` with groups
+    ``frontier``, ``reachable``, ``unreachable`` and ``path``."""
     items = list(data)[: limit if limit is not None else None]
     if not items:
         raise InputError("no problems; pass a non-empty list.")
     acc: dict[int, list[FrontierResult]] = {}
+    problems: dict[int, list[dict[str, Any]]] = {}
     for prob in items:
         acc.setdefault(len(prob.get("steps", [])), []).append(frontier_probe(model, prob, n_thoughts, **kw))
+        problems.setdefault(len(prob.get("steps", [])), []).append(prob)
     keys = (*GROUPS, "path")
 
     def mean(rows: list[list[float]]) -> list[float | None]:
@@ -199,5 +206,7 @@ def frontier_table(model: Any, data: Sequence[dict[str, Any]], n_thoughts: int |
                 for g in keys}
         inner = {g: mean([[r["inner_means"][g] if g != "path" else r["path_inner"] for r in res.rows]
                           for res in results]) for g in keys}
-        out[h] = {"n": len(results), "prob": prob, "inner": inner}
+        right = mean([[float(r["options"][0] > r["options"][1]) for r in res.rows] for res in results])
+        answer = float(np.mean([is_correct_for(model.tokenizer, res.answer, p) for res, p in zip(results, problems[h])]))
+        out[h] = {"n": len(results), "prob": prob, "inner": inner, "right_option": right, "answer": answer}
     return {"by_hops": out, "groups": keys, "n": len(items)}

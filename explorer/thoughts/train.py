@@ -187,9 +187,10 @@ class CoconutRecipe(training.ProblemRecipe):
         self.ids = add_thought_tokens(self.hf, self.tokenizer) if self.cfg.method == "coconut" else {}
         if self.cfg.encoding == "words":
             self.tok = [tokenize_problem(self.tokenizer, p) for p in self.data]
-        else:
-            for p in self.data:   # a typed error now, not mid-run, for a problem graph tokens cannot hold
-                graph_tokens.encode(p)
+        else:   # read once (a typed error now, not mid-run, for a problem graph tokens cannot hold), relabelled each epoch
+            self.graphs = [graph_tokens.encode(p) for p in self.data]
+            self.walks = [hop_sets(p, self.cfg.max_latent_stage)[0][1:] if self.cfg.frontier_loss else []
+                          for p in self.data]
         return self.hf
 
     def save_model(self, model: torch.nn.Module, folder: Path) -> None:
@@ -212,12 +213,9 @@ class CoconutRecipe(training.ProblemRecipe):
     def _tokenized(self, j: int, rng: random.Random) -> Tokenized:
         if self.cfg.encoding == "words":
             return self.tok[j]
-        p = self.data[j]   # graph tokens: a fresh relabelling of the problem's nodes every epoch
-        g = graph_tokens.encode(p, graph_tokens.relabelling(len(p["idx_to_symbol"]), rng))
-        frontiers = None
-        if self.cfg.frontier_loss:
-            walks, _ = hop_sets(p, self.cfg.max_latent_stage)
-            frontiers = [sorted(g.labels[n] for n in w) for w in walks[1:]]
+        g = self.graphs[j]   # graph tokens: a fresh relabelling of the problem's nodes every epoch
+        g = g.relabelled(graph_tokens.relabelling(len(g.labels), rng))
+        frontiers = [sorted(g.labels[n] for n in w) for w in self.walks[j]] if self.cfg.frontier_loss else None
         return Tokenized(g.question, g.steps, g.answer, frontiers)
 
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:

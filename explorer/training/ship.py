@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import SaveFileError
-from ..io import atomic_dir
+from ..io import atomic_dir, atomic_path
 from ..paths import SHIPPED_DIR
 
 SHIP_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
@@ -66,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stages", nargs="*", default=[], help="earlier runs it started from (their cost counts too)")
     ap.add_argument("--results", nargs="*", default=[], help="JSON files of measured results (key: file stem)")
     ap.add_argument("--dest", default=None, help="ship into this folder instead of explorer/models/shipped")
-    ap.add_argument("--copy-to", default=None, help="also copy the shipped folder here")
+    ap.add_argument("--copy-to", default=None,
+                    help="also write the shipped folder here as one archive, NAME.tar (a device machine returns "
+                         "at most 8 files; unpack it with `tar -xf NAME.tar -C explorer/models/shipped`)")
     args = ap.parse_args(argv)
     try:
         results = {}
@@ -79,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                                provenance={"command": args.command, "cost": run_cost([*args.stages, args.run_dir], args.device),
                                            "results": results}, dest_root=args.dest)
         if args.copy_to:
-            with atomic_dir(Path(args.copy_to) / args.name) as tmp:
-                shutil.copytree(dest, tmp, dirs_exist_ok=True)
+            with atomic_path(Path(args.copy_to) / f"{args.name}.tar") as tmp, tarfile.open(tmp, "w") as tar:
+                tar.add(dest, arcname=args.name)
     except ExplorerError as e:
         print(f"ship: {type(e).__name__}: {e}", file=sys.stderr)
         return 2

@@ -128,6 +128,18 @@ class GraphProblem:
     answer: list[int]
     labels: list[int]
 
+    def relabelled(self, labels: Sequence[int]) -> "GraphProblem":
+        """The same problem under other node tokens (``labels``: node index → token, as in
+        :func:`encode`) without reading the problem again: the training augmentation, once an epoch."""
+        if len(labels) != len(self.labels) or len(set(labels)) != len(labels) or \
+                not all(0 <= t < MAX_NODES for t in labels):
+            raise InputError(f"labels must be {len(self.labels)} distinct node tokens in 0..{MAX_NODES - 1}.")
+        new = dict(zip(self.labels, labels))
+
+        def move(ids: list[int]) -> list[int]:
+            return [new.get(t, t) if t < MAX_NODES else t for t in ids]
+        return GraphProblem(move(self.question), [move(s) for s in self.steps], move(self.answer), list(labels))
+
 
 def encode(problem: dict[str, Any], labels: Sequence[int] | None = None) -> GraphProblem:
     """``problem`` as graph-token ids (token id == node label, see :data:`VOCAB`)."""

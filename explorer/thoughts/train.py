@@ -187,7 +187,8 @@ class CoconutRecipe(training.ProblemRecipe):
         self.ids = add_thought_tokens(self.hf, self.tokenizer) if self.cfg.method == "coconut" else {}
         if self.cfg.encoding == "words":
             self.tok = [tokenize_problem(self.tokenizer, p) for p in self.data]
-        else:   # read once (a typed error now, not mid-run, for a problem graph tokens cannot hold), relabelled each epoch
+        else:   # graph tokens: read once (a typed error now, not mid-run, for a problem they cannot hold),
+            # then relabelled each epoch (_tokenized)
             self.graphs = [graph_tokens.encode(p) for p in self.data]
             self.walks = [hop_sets(p, self.cfg.max_latent_stage)[0][1:] if self.cfg.frontier_loss else []
                           for p in self.data]

@@ -205,8 +205,24 @@ def test_recurrent_model_wrapper(model):
 
 
 # -- the trainer ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("task", ["reach", "answer"])
-def test_checkpoint_resume_equals_uninterrupted(tmp_path, task):
+def test_graph_reach_examples_from_a_problem_read_once():
+    """The trainer reads each problem once (read_reach_graph) and relabels it each epoch: the same
+    examples, from the same draws, as reading it afresh."""
+    import random
+
+    from explorer.recurrent.data import encode_reach_graph, read_reach_graph
+    from explorer.tasks.prosqa.generate import generate as make
+
+    for p in make(12, seed=5):
+        for hops in (0, 2):
+            kept = read_reach_graph(p, hops)
+            a, b = random.Random(7), random.Random(7)
+            for _ in range(3):   # three epochs' draws
+                assert encode_reach_graph(p, a, 4, hops) == encode_reach_graph(p, b, 4, hops, read=kept)
+
+
+@pytest.mark.parametrize("task,encoding", [("reach", "words"), ("answer", "words"), ("reach", "graph")])
+def test_checkpoint_resume_equals_uninterrupted(tmp_path, task, encoding):
     from explorer.recurrent.data import task_of
     from explorer.recurrent.evaluate import evaluate_iterations
     from explorer.recurrent.train import TrainConfig, Trainer
@@ -214,7 +230,7 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path, task):
 
     data = make(6, seed=3, cfg=GeneratorConfig(min_nodes=6, max_nodes=8, min_hops=1, max_hops=2))
     kw = dict(batch_size=3, save_every=2, n_embd=16, n_heads=2, intermediate_size=16, mean_recurrence=2,
-              backprop_depth=1, threads=1, warmup_steps=2, task=task)
+              backprop_depth=1, threads=1, warmup_steps=2, task=task, encoding=encoding)
     full = Trainer(data, tmp_path / "full", TrainConfig(max_steps=3, **kw), progress=False)
     full.train()
     part = Trainer(data, tmp_path / "part", TrainConfig(max_steps=2, **kw), progress=False)

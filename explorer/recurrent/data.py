@@ -72,14 +72,23 @@ def encode_reach(tokenizer: Any, problem: dict[str, Any], rng: random.Random, qu
     return ids, out
 
 
-def encode_reach_graph(problem: dict[str, Any], rng: random.Random, queries: int,
-                       max_hops: int = 0) -> tuple[list[int], list[tuple[int, list[int], list[int]]]]:
+def read_reach_graph(problem: dict[str, Any], max_hops: int = 0) -> tuple[graph_tokens.GraphProblem, dict[int, Any]]:
+    """What :func:`encode_reach_graph` reads from a problem, the same every epoch: its graph tokens
+    (nodes as indexed) and each node's reach set (node → hops, up to ``max_hops``; 0: all)."""
+    sets = {s: sorted(r.items()) for s, r in reach_sets(problem, max_hops or None).items() if r}
+    return graph_tokens.encode(problem), sets
+
+
+def encode_reach_graph(problem: dict[str, Any], rng: random.Random, queries: int, max_hops: int = 0, *,
+                       read: tuple[graph_tokens.GraphProblem, dict[int, Any]] | None = None,
+                       ) -> tuple[list[int], list[tuple[int, list[int], list[int]]]]:
     """:func:`encode_reach` in graph tokens: the problem's question (``… [Q] a b [R] root``) with its
     nodes relabelled by ``rng``, then ``queries - 1`` more questions ``[R] x`` about nodes drawn with
-    ``rng``; at each question's node token the answer is every node it reaches."""
+    ``rng``; at each question's node token the answer is every node it reaches. ``read``: the
+    problem's :func:`read_reach_graph`, when the caller keeps it across epochs."""
+    graph, sets = read if read is not None else read_reach_graph(problem, max_hops)
     labels = graph_tokens.relabelling(len(problem["idx_to_symbol"]), rng)
-    ids = list(graph_tokens.encode(problem, labels).question)
-    sets = {s: sorted(r.items()) for s, r in reach_sets(problem, max_hops or None).items() if r}
+    ids = list(graph.relabelled(labels).question)
     root = int(problem["root"])
     if root not in sets:
         raise InputError("the root of a problem reaches no node; pass ProsQA problems whose root has statements.")

@@ -46,7 +46,8 @@ from ..errors import InputError
 from ..tasks.prosqa.graph_tokens import build_graph_tokenizer, is_graph_tokenizer
 from ..tasks.prosqa.tokenizer import build_tokenizer
 from ..training import LoopConfig, config_from_dict, load_pretrained, training_main
-from .data import collate_reach, collate_right, encode_problem, encode_reach, encode_reach_graph, task_of
+from .data import (collate_reach, collate_right, encode_problem, encode_reach, encode_reach_graph, read_reach_graph,
+                   task_of)
 from .evaluate import evaluate_iterations
 from .losses import iteration_loss, reach_loss, recurrence_draw
 from .model import RecurrentConfig, RecurrentForCausalLM
@@ -170,8 +171,11 @@ class RecurrentRecipe(training.ProblemRecipe):
             raise InputError(f"{src} reads {'graph tokens' if is_graph_tokenizer(self.tokenizer) else 'words'}, but "
                              f"this run asks for encoding={self.cfg.encoding!r}; pass the base's encoding.")
         if self.cfg.task == "reach":
+            # graph tokens: each problem read once (its tokens and reach sets), relabelled each epoch
+            graph = self.cfg.encoding == "graph"
+            self.read = [read_reach_graph(p, self.cfg.max_hops) for p in self.data] if graph else []
             rng = random.Random(0)
-            too_long = max(len(self._encode_reach(p, rng)[0]) for p in self.data)
+            too_long = max(len(self._encode_reach(j, rng)[0]) for j in range(len(self.data)))
         else:
             self.examples = [encode_problem(self.tokenizer, p) for p in self.data]
             too_long = max(len(i) for i, _ in self.examples)
@@ -194,10 +198,10 @@ class RecurrentRecipe(training.ProblemRecipe):
         model.save_pretrained(folder, safe_serialization=True)
         self.tokenizer.save_pretrained(folder)
 
-    def _encode_reach(self, problem: dict[str, Any], rng: random.Random) -> Any:
+    def _encode_reach(self, j: int, rng: random.Random) -> Any:
         if self.cfg.encoding == "graph":
-            return encode_reach_graph(problem, rng, self.cfg.queries, self.cfg.max_hops)
-        return encode_reach(self.tokenizer, problem, rng, self.cfg.queries, self.cfg.max_hops)
+            return encode_reach_graph(self.data[j], rng, self.cfg.queries, self.cfg.max_hops, read=self.read[j])
+        return encode_reach(self.tokenizer, self.data[j], rng, self.cfg.queries, self.cfg.max_hops)
 
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.data))
@@ -205,7 +209,7 @@ class RecurrentRecipe(training.ProblemRecipe):
         bs = self.cfg.batch_size
         if self.cfg.task == "reach":  # statement order (or node labels) and questions drawn afresh each epoch, seeded
             rng = random.Random(self.cfg.seed * 1_000_003 + epoch)
-            ex = [self._encode_reach(self.data[int(j)], rng) for j in order]
+            ex = [self._encode_reach(int(j), rng) for j in order]
             V = self.hf.config.vocab_size
             return [collate_reach(ex[i:i + bs], pad, V) for i in range(0, len(ex), bs)]
         return [collate_right([self.examples[int(j)] for j in order[i:i + bs]], pad) for i in range(0, len(order), bs)]

@@ -50,5 +50,4 @@ if [ "${SHIP:-0}" = 1 ]; then
       --command "$cmd" --device "$MODE" --results "$RUN-eval.json" ${SHIP_TO:+--dest "$SHIP_TO"} ${OUT:+--copy-to "$OUT"}
 fi
 }
-main "$@"
-exit
+main "$@"; exit   # one line: bash reads it whole, so an edit to this file during a run cannot run stray text

@@ -136,5 +136,4 @@ if [ "${SHIP:-0}" = 1 ]; then
   done
 fi
 }
-main "$@"
-exit
+main "$@"; exit   # one line: bash reads it whole, so an edit to this file during a run cannot run stray text

@@ -11,9 +11,10 @@
 #   MODE=gpu  every model at once on one GPU (one process each), bf16, batches of 256: sized to finish
 #             in under 9 minutes on one H200; each run also stops at a time budget (WARM_MINUTES=1 for the
 #             warm-up, MINUTES=5 for the main run) so that evaluating and shipping always fit in the loan.
-#             OUT=DIR also copies the shipped folders there ($OUT on the device machine), so the weights come
-#             back in one folder. Without .venv (the device machine's image) it runs with python3 (PYTHON=...)
-#             and this checkout on PYTHONPATH: `SHIP=1 OUT=$OUT bash recipes/prosqa-graph.sh` there.
+#             OUT=DIR also writes each shipped model there as one archive (prosqa-<model>.tar) and the logs
+#             as prosqa-graph-logs.tar.gz: $OUT on the device machine, which returns at most 8 files.
+#             Without .venv (the device machine's image) it runs with python3 (recipes/python.sh):
+#             `SHIP=1 OUT=$OUT bash recipes/prosqa-graph.sh` there (docs/thoughts.md).
 #   MODE=cpu  the same recipe in CPU-sized batches; each run checkpoints every 5 minutes under
 #             RUNS/<model>/latest, and re-running the same command resumes where it stopped (run it
 #             under nohup; THREADS threads per model, the models in MODELS run side by side).

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,12 @@ class ToyRecipe:
     resume_keys = ("width",)
 
     def __init__(self, n: int = 24, width: int = 4, stages: int = 1, noise: float = 0.1,
-                 interrupt_at: int | None = None) -> None:
+                 interrupt_at: int | None = None, terminate_at: int | None = None) -> None:
         g = torch.Generator().manual_seed(0)
         self.x = torch.randn(n, width, generator=g)
         self.y = self.x @ torch.arange(1.0, width + 1)
         self.width, self.stages, self.noise, self.interrupt_at = width, stages, noise, interrupt_at
+        self.terminate_at = terminate_at
         self.evaluated: list[int] = []
 
     def settings(self) -> dict[str, Any]:
@@ -54,6 +57,8 @@ class ToyRecipe:
     def loss(self, model: torch.nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, Any]]:
         if step == self.interrupt_at:
             raise KeyboardInterrupt   # as Ctrl-C (or a killed session) would, mid-epoch
+        if step == self.terminate_at:
+            os.kill(os.getpid(), signal.SIGTERM)   # `kill PID`, as a background run is stopped
         x, y = batch
         x = x + self.noise * torch.randn_like(x)   # global RNG: resume must restore it
         return torch.nn.functional.mse_loss(model(x).squeeze(-1), y), {"n": len(x)}
@@ -143,6 +148,17 @@ def test_a_pickled_optimizer_file_is_refused(tmp_path):
     torch.save({"optimizer": Evil()}, tmp_path / "run" / "latest" / "optimizer.pt")
     with pytest.raises(SaveFileError, match="not a complete trainer checkpoint"):
         Trainer(ToyRecipe(), tmp_path / "run", loop, progress=False)
+
+
+def test_a_sigterm_saves_a_checkpoint_and_the_handler_is_put_back(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    t = Trainer(ToyRecipe(terminate_at=5), tmp_path / "run", LoopConfig(num_epochs=4, batch_size=8, save_every=1000,
+                                                                        device="cpu"), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        t.train()
+    assert json.loads((tmp_path / "run" / "latest" / "trainer_state.json").read_text())["global_step"] == 5
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert Trainer(ToyRecipe(), tmp_path / "run", t.loop, progress=False).train().global_step == 12
 
 
 def test_the_minutes_budget_stops_with_a_checkpoint(tmp_path):

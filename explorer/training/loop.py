@@ -11,6 +11,8 @@ as an uninterrupted one.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,6 +96,10 @@ class TrainState:
     losses: list[list[float]] = field(default_factory=list)    # [step, loss, *extra values]
     evals: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt   # a SIGTERM stops the loop as Ctrl-C does: with a checkpoint
 
 
 def total_steps(n_examples: int, batch_size: int, num_epochs: int, max_steps: int | None) -> int:
@@ -198,7 +204,8 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------------
     def train(self) -> TrainState:
-        """Run (or continue) to the end; Ctrl-C saves a checkpoint before stopping."""
+        """Run (or continue) to the end; Ctrl-C, or a SIGTERM (``kill``, a closing session), saves a
+        checkpoint before stopping."""
         from tqdm.auto import tqdm
 
         st, c, total = self.state, self.loop, self.total
@@ -206,6 +213,9 @@ class Trainer:
                    desc=f"{self.recipe.name} stage {st.stage}", dynamic_ncols=True)
         started = last_save = time.monotonic()
         t0 = started - st.elapsed_s            # elapsed_s: training time over every call, for the cost
+        # a run in the background ignores Ctrl-C's signal; `kill` is how it is stopped, and it saves too
+        on_main = threading.current_thread() is threading.main_thread()   # where Python lets a handler be set
+        previous = signal.signal(signal.SIGTERM, _interrupt) if on_main else None
         try:
             while st.epoch < c.num_epochs and st.global_step < total:
                 stage = int(self.recipe.begin_epoch(st.epoch))
@@ -241,6 +251,9 @@ class Trainer:
             self.save()
             bar.close()
             raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         bar.close()
         return st
 

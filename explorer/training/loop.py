@@ -252,8 +252,8 @@ class Trainer:
             bar.close()
             raise
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            if on_main:   # None: a handler not set from Python; the default is the nearest we can restore
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         bar.close()
         return st
 

@@ -5,7 +5,8 @@
 #
 #   bash recipes/prosqa-graph.sh                 train every model in MODELS (GPU when CUDA is present)
 #   SHIP=1 bash recipes/prosqa-graph.sh          then evaluate each on the real validation set and ship it
-#                                                as prosqa-<model> (explorer/models/shipped/, or SHIP_TO=DIR)
+#                                                as prosqa-<model> (explorer/models/shipped/, or SHIP_TO=DIR;
+#                                                COST_NOTE=TEXT adds a person's word on the measured cost)
 #
 # One command, two modes (MODE=auto picks by torch.cuda.is_available()):
 #   MODE=gpu  every model at once on one GPU (one process each), bf16, batches of 256: sized to finish
@@ -121,6 +122,10 @@ if [ "${SHIP:-0}" = 1 ]; then
       *) "${LE[@]}" prosqa eval --engine thoughts --mode "$([ "$m" = nocot ] && echo no_cot || echo "$m")" \
                    --model "$RUNS/$m/latest" "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
     esac
+    if [ "$m" = coconut ]; then   # and the papers' protocol: one thought per hop, not the learned stop
+      "${LE[@]}" prosqa eval --engine thoughts --mode coconut --n-thoughts hops --model "$RUNS/$m/latest" \
+          "${limit[@]}" --json > "$RUNS/$m-eval-hops.json"
+    fi
   done
   cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
   shape="$L layers, d=$D, $H heads; ProsQA as graph tokens: $WARM warm-up steps on small graphs, then $N generated problems for $EPOCHS epochs"
@@ -131,9 +136,11 @@ if [ "${SHIP:-0}" = 1 ]; then
       nocot) what="No-CoT, a Llama-style transformer ($shape; the answer straight away)" ;;
       recurrent) what="Recurrent-depth model (prelude 1, core 1 iterated, coda 1; $shape; iteration j taught the nodes within j hops)" ;;
     esac
+    results=("$RUNS/$m-eval.json")
+    if [ "$m" = coconut ]; then results+=("$RUNS/$m-eval-hops.json"); fi
     "${LE[@]}" train ship "$RUNS/$m" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \
-        --description "$what" --command "$cmd" --device "$MODE" --stages "$RUNS/$m-warm" --results "$RUNS/$m-eval.json" \
-        ${SHIP_TO:+--dest "$SHIP_TO"} ${OUT:+--copy-to "$OUT"}
+        --description "$what" --command "$cmd" --device "$MODE" --stages "$RUNS/$m-warm" --results "${results[@]}" \
+        ${SHIP_TO:+--dest "$SHIP_TO"} ${OUT:+--copy-to "$OUT"} ${COST_NOTE:+--cost-note "$COST_NOTE"}
   done
 fi
 }

@@ -213,6 +213,7 @@ def test_exact_thoughts_one_per_hop_then_the_model_says_when_to_stop(tmp_path):
     """exact_thoughts: a problem gets min(stage, hops) thoughts and "[A]" right after the last one, the
     checkpoint names "[A]" as its stop token, and the engine stops thinking when the model predicts it."""
     import explorer
+    from explorer.thoughts.evaluate import evaluate
     from explorer.thoughts.engine import ThoughtSession, think
     from explorer.thoughts.train import TrainConfig, Trainer
 
@@ -242,6 +243,25 @@ def test_exact_thoughts_one_per_hop_then_the_model_says_when_to_stop(tmp_path):
                                                                         normed=False).argmax()))
     stopped = think(model, prompt, 4, stop_on=said, annotate=False)  # stop on what the model says after thought 1
     assert stopped.n_thoughts == 1 and stopped.stopped_early and free.n_thoughts == 4
+    # the papers' protocol: exactly one thought per hop of each problem's path, whatever the learned stop says
+    some = data[:6]
+    res = evaluate(model, some, "coconut", n_thoughts="hops")
+    for h, mean in res["mean_generated_tokens_by_hops"].items():
+        runs = [think(model, G.prompt(p), h, stop_on=None, annotate=False, max_new_tokens=16)
+                for p in some if len(p["steps"]) == h]
+        assert all(r.n_thoughts == h for r in runs)
+        assert mean == pytest.approx(sum(r.generated_tokens for r in runs) / len(runs))
+    with pytest.raises(InputError, match="hops"):
+        evaluate(model, some, "cot", n_thoughts="hops")
+    with pytest.raises(InputError, match="hops"):
+        evaluate(lambda prompt: "[A] 1", some, "coconut", n_thoughts="hops")
+    import argparse
+    from explorer.thoughts.evaluate import add_eval_arguments
+    ap = argparse.ArgumentParser()
+    add_eval_arguments(ap)
+    assert ap.parse_args(["--n-thoughts", "hops"]).n_thoughts == "hops" and ap.parse_args(["--n-thoughts", "3"]).n_thoughts == 3
+    with pytest.raises(SystemExit):
+        ap.parse_args(["--n-thoughts", "many"])
 
 
 def test_coconut_bfs_teaches_each_thought_its_frontier(tmp_path, real):
@@ -326,6 +346,9 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
         assert "MODE=gpu SIZE=tiny" in prov["command"] and prov["cost"]["device"] == "gpu"
         assert len(prov["cost"]["stages"]) == 2 and prov["results"]   # the warm-up and the main run
         result = next(iter(prov["results"].values()))
+        if name == "prosqa-coconut":   # also measured with one thought per hop, the papers' protocol
+            hops = prov["results"]["coconut-eval-hops"]
+            assert hops["n_thoughts"] == "hops" and hops["n"] == 3 and list(prov["results"])[0] == "coconut-eval"
         assert result["n"] == 3 and ("accuracy_by_hops" in result if name != "prosqa-recurrent-graph" else
                                      set(result["accuracy"]) == {"1", "2", "4", "8", "16"})
         assert (tmp_path / "out" / f"{name}.tar").stat().st_size < 16 * 2 ** 20

@@ -202,3 +202,36 @@ def test_a_setting_added_since_the_checkpoint_is_not_compared(tmp_path):
         other = Newer()
         other.settings = lambda: {"width": 4, "new_setting": "y"}
         Trainer(other, tmp_path / "run", loop, progress=False)
+
+
+class WaitingRecipe(ToyRecipe):
+    """Each step waits without working, as a run paused by SIGSTOP (while CI runs, say) does."""
+
+    def loss(self, model: torch.nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        import time
+
+        time.sleep(0.05)
+        return super().loss(model, batch, step)
+
+
+def test_the_cost_counts_cpu_time_apart_from_waiting_and_says_when_it_is_unknown(tmp_path):
+    from explorer.training.ship import run_cost
+
+    loop = LoopConfig(num_epochs=2, batch_size=8, save_every=1000, device="cpu")
+    t = Trainer(WaitingRecipe(), tmp_path / "run", loop, progress=False)
+    t.train()
+    st = t.state
+    assert st.elapsed_s >= 6 * 0.05 and 0 < st.cpu_s < st.elapsed_s / 2   # six steps of waiting are not CPU time
+    cost = run_cost([tmp_path / "run"], "cpu", "a note")
+    assert cost["cpu_minutes"] == cost["stages"]["run"]["cpu_minutes"] == round(st.cpu_s / 60, 1)
+    assert cost["note"] == "a note" and cost["train_minutes"] == round(st.elapsed_s / 60, 1)
+    # a checkpoint from before cpu_s was recorded: resumed, its CPU time stays unknown, and the cost omits it
+    state_file = tmp_path / "run" / "latest" / "trainer_state.json"
+    old = json.loads(state_file.read_text())
+    del old["cpu_s"]
+    state_file.write_text(json.dumps(old))
+    more = Trainer(ToyRecipe(), tmp_path / "run", replace(loop, num_epochs=3), progress=False)
+    assert more.state.cpu_s is None
+    more.train()
+    assert json.loads(state_file.read_text())["cpu_s"] is None
+    assert "cpu_minutes" not in run_cost([tmp_path / "run"], "cpu")

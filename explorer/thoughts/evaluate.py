@@ -30,13 +30,15 @@ def default_thoughts(model: Any) -> int:
 
 
 def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str = "coconut", *,
-             n_thoughts: int | None = None, max_new_tokens: int | None = None, limit: int | None = None,
+             n_thoughts: int | str | None = None, max_new_tokens: int | None = None, limit: int | None = None,
              progress: bool = False, num_beams: int = 1, **options: Any) -> dict[str, Any]:
     """Accuracy on ProsQA problems.
 
     ``model_or_engine``: an :class:`explorer.Model` (thinking with :func:`explorer.thoughts.think`)
     or a callable ``engine(prompt) -> str | ThoughtResult``. ``method``: ``"coconut"``, ``"soft"``
-    (``n_thoughts`` continuous thoughts, default: what the checkpoint was trained for), ``"cot"``
+    (``n_thoughts`` continuous thoughts, default: what the checkpoint was trained for, stopping
+    earlier where the checkpoint learned when to stop; ``"hops"``: exactly one thought per hop of
+    each problem's reference path, the papers' protocol, with no learned stop), ``"cot"``
     (greedy chain of thought), ``"no_cot"`` (greedy answer straight away). Returns ``accuracy``,
     ``n``, ``mean_generated_tokens`` (thoughts + language tokens), both also per hop count of the
     reference path (``accuracy_by_hops``, ``mean_generated_tokens_by_hops``), ``correct`` (per
@@ -57,13 +59,22 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
     graph = tok is not None and graph_tokens.is_graph_tokenizer(tok)
     if max_new_tokens is None:  # a graph-token answer is at most 6 path nodes, [A], the node and <eos>
         max_new_tokens = 16 if graph else 64
-    engine: Callable[[str], Any]
+    if n_thoughts == "hops" and (method not in ("coconut", "soft") or not hasattr(model_or_engine, "hf")):
+        raise InputError("n_thoughts='hops' needs an explorer.Model and method='coconut' or 'soft'; "
+                         f"got method={method!r} and a {type(model_or_engine).__name__}.")
+    if n_thoughts is not None and n_thoughts != "hops":
+        whole(n_thoughts, "n_thoughts (a count, or 'hops')", lo=0)
+    engine: Callable[..., Any]   # engine(prompt) or, with one thought per hop, engine(prompt, hops)
     if callable(model_or_engine) and not hasattr(model_or_engine, "hf"):
         engine = model_or_engine
     elif hasattr(model_or_engine, "hf"):
         model = model_or_engine
-        if method in ("coconut", "soft"):
-            n = default_thoughts(model) if n_thoughts is None else n_thoughts
+        if method in ("coconut", "soft") and n_thoughts == "hops":
+            stop = {**options, "stop_on": None}
+            def engine(p: str, hops: int) -> Any:
+                return think(model, p, hops, method, max_new_tokens=max_new_tokens, annotate=False, **stop)
+        elif method in ("coconut", "soft"):
+            n = default_thoughts(model) if n_thoughts is None else int(n_thoughts)
             def engine(p: str) -> Any:
                 return think(model, p, n, method, max_new_tokens=max_new_tokens, annotate=False, **options)
         elif whole(num_beams, "num_beams", lo=1) > 1:
@@ -89,7 +100,8 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
     tokens: list[int] = []
     forward: list[int] = []
     for prob in it:
-        out = engine(prompt_for(tok, prob) if tok is not None else prompt_of(prob))
+        prompt = prompt_for(tok, prob) if tok is not None else prompt_of(prob)
+        out = engine(prompt, len(prob.get("steps", []))) if n_thoughts == "hops" else engine(prompt)
         if isinstance(out, _Beamed):
             text, n_tok = out.text, out.generated_tokens
             forward.append(out.forward_tokens)
@@ -156,8 +168,18 @@ def default_model(mode: str) -> str:
 
 def add_eval_arguments(ap: argparse.ArgumentParser) -> None:
     """This engine's options of ``latent-explorer prosqa eval``."""
-    ap.add_argument("--n-thoughts", type=int, default=None,
-                    help="continuous thoughts per problem (coconut, soft; default: what the checkpoint was trained for)")
+    ap.add_argument("--n-thoughts", type=_thought_count, default=None,
+                    help="continuous thoughts per problem (coconut, soft; default: what the checkpoint was trained "
+                         "for, with its learned stop); 'hops': one per hop of each problem's path, no learned stop")
+
+
+def _thought_count(text: str) -> int | str:
+    if text == "hops":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of thoughts or 'hops', got {text!r}") from None
 
 
 def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -181,4 +203,6 @@ def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     if "walk" in res:
         summary["walk"] = res["walk"]
     summary["model"] = model_name
+    if args.n_thoughts is not None:
+        summary["n_thoughts"] = args.n_thoughts
     return summary, res

@@ -95,7 +95,9 @@ class TrainState:
     stage: int = 0                       # the recipe's curriculum stage (0 without a curriculum)
     losses: list[list[float]] = field(default_factory=list)    # [step, loss, *extra values]
     evals: list[dict[str, Any]] = field(default_factory=list)
-    elapsed_s: float = 0.0
+    elapsed_s: float = 0.0               # wall-clock training time over every call
+    cpu_s: float | None = 0.0            # this process's CPU time over every call: a stopped run adds none
+                                         # (None: resumed from a checkpoint that did not record it)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -147,6 +149,8 @@ class Trainer:
         self.optimizer, self.scheduler = self._new_optimizer()
         if saved is not None:
             self.state = TrainState(**{k: saved[k] for k in asdict(TrainState()) if k in saved})
+            if "cpu_s" not in saved and self.state.global_step:
+                self.state.cpu_s = None
             recipe.load_state_dict(saved.get("recipe", {}))
             # the recipe learns the curriculum stage it stopped in, so even a finished run that is
             # re-run (and only saves again) writes the stage it trained, not the first one
@@ -213,6 +217,7 @@ class Trainer:
                    desc=f"{self.recipe.name} stage {st.stage}", dynamic_ncols=True)
         started = last_save = time.monotonic()
         t0 = started - st.elapsed_s            # elapsed_s: training time over every call, for the cost
+        c0 = time.process_time() - (st.cpu_s or 0.0)   # cpu_s: the same in CPU seconds (a pause costs none)
         # a run in the background ignores Ctrl-C's signal; `kill` is how it is stopped, and it saves too
         on_main = threading.current_thread() is threading.main_thread()   # where Python lets a handler be set
         previous = signal.signal(signal.SIGTERM, _interrupt) if on_main else None
@@ -230,6 +235,8 @@ class Trainer:
                     st.global_step += 1
                     st.losses.append([st.global_step, loss, *extra.values()])
                     st.elapsed_s = time.monotonic() - t0
+                    if st.cpu_s is not None:
+                        st.cpu_s = time.process_time() - c0
                     bar.update()
                     bar.set_postfix(loss=f"{loss:.3f}", epoch=st.epoch, **extra)
                     due = c.save_minutes is not None and time.monotonic() - last_save > 60 * c.save_minutes
@@ -278,7 +285,8 @@ class Trainer:
         state = {"format": self.recipe.format, "config": self.recipe.settings(), "loop": asdict(self.loop),
                  "n_train": self.recipe.n_examples(), "recipe": self.recipe.state_dict(), **asdict(st)}
         log = {"checkpoint": st.global_step, "epoch": st.epoch, "stage": st.stage,
-               "loss": st.losses[-1][1] if st.losses else None, "elapsed_s": round(st.elapsed_s, 1)}
+               "loss": st.losses[-1][1] if st.losses else None, "elapsed_s": round(st.elapsed_s, 1),
+               "cpu_s": None if st.cpu_s is None else round(st.cpu_s, 1)}
         return save_checkpoint(self.run_dir, lambda folder: self.recipe.save_model(self.model, folder),
                                blob=blob, state=state, log=log)
 

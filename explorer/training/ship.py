@@ -34,9 +34,11 @@ def ship_checkpoint(src: str | Path, name: str, *, description: str, provenance:
     return dest
 
 
-def run_cost(run_dirs: Sequence[str | Path], device: str) -> dict[str, Any]:
+def run_cost(run_dirs: Sequence[str | Path], device: str, note: str | None = None) -> dict[str, Any]:
     """What the runs behind a model cost (a warm-up stage and the main run, say): training minutes
-    and steps of each, from their checkpoints, their sum and the device, for provenance."""
+    (wall clock) and steps of each, from their checkpoints, their sum and the device, for provenance;
+    ``cpu_minutes`` too (the process's CPU time: all its threads, and nothing while it was paused)
+    when every run recorded it, and ``note`` where a person has more to say of the cost."""
     stages = {}
     for run_dir in run_dirs:
         state_file = Path(run_dir) / "latest" / "trainer_state.json"
@@ -44,10 +46,17 @@ def run_cost(run_dirs: Sequence[str | Path], device: str) -> dict[str, Any]:
             state = json.loads(state_file.read_text(encoding="utf-8"))
             stages[Path(run_dir).name] = {"minutes": round(float(state["elapsed_s"]) / 60, 1),
                                           "steps": int(state["global_step"])}
+            if state.get("cpu_s") is not None:   # checkpoints written before it was recorded have none
+                stages[Path(run_dir).name]["cpu_minutes"] = round(float(state["cpu_s"]) / 60, 1)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise SaveFileError(f"{state_file} is missing or unreadable ({e}); train the run first.") from e
-    return {"device": device, "train_minutes": round(sum(v["minutes"] for v in stages.values()), 1),
-            "stages": stages}
+    cost: dict[str, Any] = {"device": device, "train_minutes": round(sum(v["minutes"] for v in stages.values()), 1)}
+    if all("cpu_minutes" in v for v in stages.values()):
+        cost["cpu_minutes"] = round(sum(v["cpu_minutes"] for v in stages.values()), 1)
+    cost["stages"] = stages
+    if note:
+        cost["note"] = note
+    return cost
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--command", required=True, help="the one command that reproduces the model")
     ap.add_argument("--device", default="cpu", help="where it was trained (for the cost)")
     ap.add_argument("--stages", nargs="*", default=[], help="earlier runs it started from (their cost counts too)")
+    ap.add_argument("--cost-note", default=None,
+                    help="what a person has to add to the measured cost (a run paused while something else ran, say)")
     ap.add_argument("--results", nargs="*", default=[], help="JSON files of measured results (key: file stem)")
     ap.add_argument("--dest", default=None, help="ship into this folder instead of explorer/models/shipped")
     ap.add_argument("--copy-to", default=None,
@@ -79,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             except (OSError, ValueError) as e:
                 raise SaveFileError(f"{f} is not a readable JSON file of results ({e}); run the evaluation first.") from e
         dest = ship_checkpoint(Path(args.run_dir) / "latest", args.name, description=args.description,
-                               provenance={"command": args.command, "cost": run_cost([*args.stages, args.run_dir], args.device),
+                               provenance={"command": args.command, "cost": run_cost([*args.stages, args.run_dir], args.device, args.cost_note),
                                            "results": results}, dest_root=args.dest)
         if args.copy_to:
             with atomic_path(Path(args.copy_to) / f"{args.name}.tar") as tmp, tarfile.open(tmp, "w") as tar:

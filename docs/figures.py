@@ -1,11 +1,15 @@
 """Renders the figures of docs/recurrent.md and docs/thoughts.md from the shipped models into docs/images/.
 
-    python docs/figures.py [--only recurrent|frontier] [--out docs/images] [--problems 100] [--coconut MODEL]
+    python docs/figures.py [--only recurrent|frontier|iterations] [--out docs/images] [--problems 100]
+                           [--coconut MODEL] [--recurrent MODEL] [--limit N]
 
 ``frontier``: what each continuous thought of ``prosqa-coconut`` (or ``--coconut``) holds on the whole real validation
 set (``frontier_table``: per hop count and thought, each node group's next-token probability and
 inner product), drawn as ``frontier_prob.png`` and ``frontier_inner.png``; the table is printed as
-markdown for docs/thoughts.md.
+markdown for docs/thoughts.md. ``iterations``: the same for each core iteration of the graph-token
+recurrent model ``prosqa-recurrent-graph`` (or ``--recurrent``; ``graph_table``), whose iteration r's
+frontier is the nodes exactly r hops from the root: ``iteration_prob.png``, ``iteration_inner.png``.
+A set whose model is not shipped is skipped (and refused with ``--only``).
 
 The figures are the package's own plotly figures (``explorer.plots``; the trajectory through
 ``explorer.recurrent.figure``), drawn by headless Chromium (``/usr/bin/chromium``, as in the browser
@@ -79,15 +83,12 @@ def recurrent_figures(n_problems: int) -> dict[str, object]:
     }
 
 
-def frontier_figures(model_name: str) -> dict[str, object]:
-    import explorer
-    from explorer.plots import frontier_figure
-    from explorer.tasks.prosqa import VALIDATION, load
-    from explorer.thoughts.frontier import frontier_table
-
-    table = frontier_table(explorer.load_model(model_name), load(VALIDATION))
-    print("| hops | n | reading | group | " + " | ".join(f"thought.{k}" for k in range(6)) + " |")
-    print("|---|---:|---|---|" + "---:|" * 6)
+def print_table(table: dict) -> None:
+    """A frontier table (``frontier_table``, ``graph_table``) as markdown, for the docs."""
+    step, start = table["step"], table["start"]
+    width = max(len(v) for row in table["by_hops"].values() for v in row["prob"].values())
+    print("| hops | n | reading | group | " + " | ".join(f"{step}.{k + start}" for k in range(width)) + " |")
+    print("|---|---:|---|---|" + "---:|" * width)
     for h, row in table["by_hops"].items():
         for reading in ("prob", "inner"):
             for g in table["groups"]:
@@ -96,12 +97,34 @@ def frontier_figures(model_name: str) -> dict[str, object]:
         cells = [f"{v:.2f}" if v is not None else "" for v in row["right_option"]]
         print(f"| {h} | {row['n']} | right option likelier | (answers right: {row['answer']:.2f}) | "
               + " | ".join(cells) + " |")
+
+
+def frontier_figures(model_name: str, limit: int | None) -> dict[str, object]:
+    import explorer
+    from explorer.plots import frontier_figure
+    from explorer.tasks.prosqa import VALIDATION, load
+    from explorer.thoughts.frontier import frontier_table
+
+    table = frontier_table(explorer.load_model(model_name), load(VALIDATION), limit=limit)
+    print_table(table)
     return {f"frontier_{r}": frontier_figure(table, r) for r in ("prob", "inner")}
+
+
+def iteration_figures(model_name: str, limit: int | None) -> dict[str, object]:
+    import explorer
+    from explorer.graph_runs import graph_table
+    from explorer.plots import frontier_figure
+    from explorer.tasks.prosqa import VALIDATION, load
+
+    table = graph_table(explorer.load_model(model_name), load(VALIDATION), steps=16, limit=limit, progress=True)
+    print_table(table)
+    return {f"iteration_{r}": frontier_figure(table, r) for r in ("prob", "inner")}
 
 
 #: each set of figures: the model it is drawn from, and how
 FIGURES = {"recurrent": (lambda args: "prosqa-recurrent", lambda args: recurrent_figures(args.problems)),
-           "frontier": (lambda args: args.coconut, lambda args: frontier_figures(args.coconut))}
+           "frontier": (lambda args: args.coconut, lambda args: frontier_figures(args.coconut, args.limit)),
+           "iterations": (lambda args: args.recurrent, lambda args: iteration_figures(args.recurrent, args.limit))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=sorted(FIGURES), help="one set of figures (default: all)")
     ap.add_argument("--coconut", default="prosqa-coconut", help="the Coconut model of the frontier figures (a name or "
                                                                "a checkpoint folder)")
+    ap.add_argument("--recurrent", default="prosqa-recurrent-graph", help="the graph-token recurrent model of the "
+                                                                          "iteration figures (a name or a checkpoint folder)")
+    ap.add_argument("--limit", type=int, default=None, help="the first LIMIT real problems for the frontier and "
+                                                           "iteration tables (default: all 300)")
     args = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"docs/figures.py: needs {CHROMIUM} (apt-get install -y chromium)", file=sys.stderr)

@@ -7,7 +7,8 @@ probability the step gives the node (shared first tokens split evenly) and the i
 step's vector with the node's input embedding (the superposition paper's Table 5 reading) — plus
 the hop count whose BFS frontier the step should hold (thought k and CoT token k: k+1; iteration r:
 r). :class:`GraphRun` is the value object :class:`widgets.GraphView` draws; :func:`compare` runs
-several models on one problem and :func:`disagreements` finds the problems where their answers differ.
+several models on one problem and :func:`disagreements` finds the problems where their answers differ;
+:func:`graph_table` averages the runs over a data set per hop count, the frontier figure's table.
 """
 from __future__ import annotations
 
@@ -176,6 +177,40 @@ def _run_recurrent(model: Any, problem: dict[str, Any], iters: int, seed: int, t
     pick = target if prob[-1, target] > prob[-1, neg] else neg
     return GraphRun(problem, "recurrent", name, traj, prob, inner, [None] + list(range(1, len(traj))),
                     problem["idx_to_symbol"][pick], pick == target, [f"iteration {r}" for r in range(len(traj))])
+
+
+def frontier_result(run: GraphRun) -> Any:
+    """``run`` read as the frontier probe reads thoughts (:class:`explorer.thoughts.frontier.FrontierResult`):
+    per step with a frontier (a recurrent run's iteration 0 has none), each node group's probability
+    and inner product."""
+    from .thoughts.frontier import FrontierResult, group_masses
+
+    rows = [group_masses(run.prob[i], run.problem, h, inner=run.inner[i]) for i, h in enumerate(run.hops) if h is not None]
+    return FrontierResult(rows, run.names, run.answer)
+
+
+def graph_table(model: Any, problems: Sequence[dict[str, Any]], engine: str | None = None, *, steps: int | None = None,
+                limit: int | None = None, seed: int = 0, progress: bool = False) -> dict[str, Any]:
+    """The frontier table (:func:`explorer.thoughts.frontier.frontier_table`'s layout, drawn by
+    :func:`explorer.plots.frontier_figure`) of any reasoner: per hop count of the problems and per
+    step — a Coconut model's thought k (frontier: k + 1 hops), a CoT model's token k, a recurrent
+    model's core iteration r (frontier: exactly r hops) — each node group's mean probability and inner
+    product, the path node's, how often the right option is the likelier, and the accuracy."""
+    items = list(problems)[: limit if limit is not None else None]
+    if not items:
+        raise InputError("no problems; pass a non-empty list.")
+    it: Any = items
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(items, desc="graph table", unit="problem")
+    runs = [run_graph(model, p, engine, steps=steps, seed=seed) for p in it]
+    from .thoughts.frontier import tabulate
+
+    recurrent = runs[0].engine == "recurrent"
+    return tabulate([frontier_result(r) for r in runs], items, [r.correct for r in runs],
+                    step="iteration" if recurrent else "thought" if runs[0].engine == "coconut" else "token",
+                    start=1 if recurrent else 0)
 
 
 def compare(models: Sequence[Any], problem: dict[str, Any], **kw: Any) -> list[GraphRun]:

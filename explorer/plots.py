@@ -239,22 +239,24 @@ def frontier_probe_figure(result: Any, groups: Sequence[str]):
 
 
 def frontier_figure(table: Mapping[str, Any], reading: str = "prob"):
-    """Small multiples of :func:`~explorer.thoughts.frontier.frontier_table` (one panel per hop
-    count): each group's ``prob`` or ``inner`` per thought."""
+    """Small multiples of :func:`~explorer.thoughts.frontier.frontier_table` or
+    :func:`~explorer.graph_runs.graph_table` (one panel per hop count): each group's ``prob`` or
+    ``inner`` per step (the table's ``step``: thought, token or iteration)."""
     from plotly.subplots import make_subplots
 
     if reading not in ("prob", "inner"):
         raise InputError(f"reading must be 'prob' or 'inner', got {reading!r}.")
     hops = sorted(table["by_hops"])
+    step, start = table.get("step", "thought"), int(table.get("start", 0))
     fig = make_subplots(rows=1, cols=max(len(hops), 1), shared_yaxes=True,
                         subplot_titles=[f"{h} hops (n={table['by_hops'][h]['n']})" for h in hops])
     for c, h in enumerate(hops, start=1):
         for g in table["groups"]:
             ys = table["by_hops"][h][reading][g]
-            fig.add_scatter(x=[f"thought.{k}" for k in range(len(ys))], y=ys, name=g, legendgroup=g,
+            fig.add_scatter(x=[f"{step}.{k + start}" for k in range(len(ys))], y=ys, name=g, legendgroup=g,
                             showlegend=c == 1, mode="lines+markers", line={"color": _GROUP_COLORS.get(g)}, row=1, col=c)
     label = "summed next-token probability" if reading == "prob" else "mean inner product with node embeddings"
-    fig.update_layout(title=f"What each thought holds: {label}", height=360,
+    fig.update_layout(title=f"What each {step} holds: {label}", height=360,
                       margin={"l": 60, "r": 20, "t": 70, "b": 50})
     return fig
 

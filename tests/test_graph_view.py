@@ -205,3 +205,33 @@ def test_graph_compare_steps_together_and_reruns_on_edits():
         link_steps(stepper)
     with pytest.raises(InputError, match="at least one model"):
         GraphCompare([], p)
+
+
+def test_the_frontier_table_of_any_reasoner(reasoners, real):
+    """graph_table: a Coconut model's table is the thoughts' own frontier table; a recurrent model's has one
+    column per core iteration, whose frontier is the nodes exactly r hops from the root."""
+    from explorer.graph_runs import graph_table
+    from explorer.plots import frontier_figure
+    from explorer.thoughts.frontier import frontier_table
+
+    some = real[:8]
+    ours, theirs = graph_table(reasoners["coconut"], some), frontier_table(reasoners["coconut"], some)
+    assert ours["step"] == "thought" and ours["by_hops"].keys() == theirs["by_hops"].keys()
+    for h, row in ours["by_hops"].items():
+        for reading in ("prob", "inner"):
+            for g in ours["groups"]:
+                assert row[reading][g] == pytest.approx(theirs["by_hops"][h][reading][g], rel=1e-4, abs=1e-6)
+        assert row["right_option"] == theirs["by_hops"][h]["right_option"] and row["answer"] == theirs["by_hops"][h]["answer"]
+    rec = graph_table(reasoners["recurrent"], some, steps=3)
+    assert rec["step"] == "iteration" and rec["start"] == 1 and rec["n"] == 8
+    h = max(rec["by_hops"], key=lambda k: rec["by_hops"][k]["n"])
+    mine = [p for p in some if len(p["steps"]) == h]
+    runs = [run_graph(reasoners["recurrent"], p, steps=3) for p in mine]
+    for r in (1, 2, 3):   # iteration r's frontier: the nodes at the end of a walk of exactly r edges
+        want = np.mean([run.prob[r][sorted(hop_sets(p, r)[0][r] - {int(p["root"])})].sum() for run, p in zip(runs, mine)])
+        assert rec["by_hops"][h]["prob"]["frontier"][r - 1] == pytest.approx(want, rel=1e-6)
+    assert rec["by_hops"][h]["answer"] == pytest.approx(np.mean([run.correct for run in runs]))
+    fig = frontier_figure(rec)
+    assert fig.data[0].x[0] == "iteration.1" and "each iteration" in fig.layout.title.text
+    with pytest.raises(InputError, match="non-empty"):
+        graph_table(reasoners["recurrent"], [])

@@ -63,7 +63,14 @@ def group_probabilities(probs: np.ndarray, problem: dict[str, Any], hops: int, t
     node) also each group's mean inner product (``inner_means``). ``path_prob`` / ``path_inner``:
     the reasoning path's node at ``hops`` (NaN past the path's end); ``options``: the probability of
     the right option and of the other one."""
-    per_node = node_probabilities(probs, token_ids)
+    return group_masses(node_probabilities(probs, token_ids), problem, hops, by=by, inner=inner)
+
+
+def group_masses(per_node: np.ndarray, problem: dict[str, Any], hops: int, *, by: str = "path",
+                 inner: np.ndarray | None = None) -> dict[str, Any]:
+    """:func:`group_probabilities` from each node's probability (``per_node``, in ``idx_to_symbol``
+    order) instead of a whole next-token distribution."""
+    per_node = np.asarray(per_node, dtype=np.float64)
     groups = node_groups(problem, hops, by=by)
     sums = {g: float(per_node[groups[g]].sum()) if groups[g] else 0.0 for g in GROUPS}
     total = sum(sums.values())
@@ -184,11 +191,20 @@ def frontier_table(model: Any, data: Sequence[dict[str, Any]], n_thoughts: int |
     items = list(data)[: limit if limit is not None else None]
     if not items:
         raise InputError("no problems; pass a non-empty list.")
-    acc: dict[int, list[FrontierResult]] = {}
-    problems: dict[int, list[dict[str, Any]]] = {}
-    for prob in items:
-        acc.setdefault(len(prob.get("steps", [])), []).append(frontier_probe(model, prob, n_thoughts, **kw))
-        problems.setdefault(len(prob.get("steps", [])), []).append(prob)
+    results = [frontier_probe(model, prob, n_thoughts, **kw) for prob in items]
+    return tabulate(results, items, [is_correct_for(model.tokenizer, r.answer, p) for r, p in zip(results, items)])
+
+
+def tabulate(results: Sequence[FrontierResult], problems: Sequence[dict[str, Any]], correct: Sequence[bool], *,
+             step: str = "thought", start: int = 0) -> dict[str, Any]:
+    """The table of :func:`frontier_table` from one :class:`FrontierResult` per problem (and whether
+    the model answered it right), whatever made them: ``step`` names a row of the results
+    (``"thought"``; ``"iteration"`` for a recurrent core) and ``start`` the first one's number."""
+    if not (len(results) == len(problems) == len(correct)) or not results:
+        raise InputError("pass one result and one verdict per problem, for at least one problem.")
+    acc: dict[int, list[int]] = {}
+    for i, prob in enumerate(problems):
+        acc.setdefault(len(prob.get("steps", [])), []).append(i)
     keys = (*GROUPS, "path")
 
     def mean(rows: list[list[float]]) -> list[float | None]:
@@ -201,13 +217,12 @@ def frontier_table(model: Any, data: Sequence[dict[str, Any]], n_thoughts: int |
         return [float(c.mean()) if len(c) else None for c in col]
 
     out: dict[int, Any] = {}
-    for h, results in sorted(acc.items()):
-        prob = {g: mean([[r["sums"][g] if g != "path" else r["path_prob"] for r in res.rows] for res in results])
-                for g in keys}
-        inner = {g: mean([[r["inner_means"][g] if g != "path" else r["path_inner"] for r in res.rows]
-                          for res in results]) for g in keys}
-        right = mean([[float(r["options"][0] > r["options"][1]) for r in res.rows] for res in results])
-        answer = float(np.mean([is_correct_for(model.tokenizer, res.answer, p)
-                                for res, p in zip(results, problems[h])]))
-        out[h] = {"n": len(results), "prob": prob, "inner": inner, "right_option": right, "answer": answer}
-    return {"by_hops": out, "groups": keys, "n": len(items)}
+    for h, ix in sorted(acc.items()):
+        rows = [results[i].rows for i in ix]
+        prob = {g: mean([[r["sums"][g] if g != "path" else r["path_prob"] for r in rs] for rs in rows]) for g in keys}
+        inner = {g: mean([[r["inner_means"][g] if g != "path" else r["path_inner"] for r in rs] for rs in rows])
+                 for g in keys}
+        right = mean([[float(r["options"][0] > r["options"][1]) for r in rs] for rs in rows])
+        out[h] = {"n": len(ix), "prob": prob, "inner": inner, "right_option": right,
+                  "answer": float(np.mean([bool(correct[i]) for i in ix]))}
+    return {"by_hops": out, "groups": keys, "n": len(problems), "step": step, "start": start}

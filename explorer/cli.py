@@ -154,7 +154,8 @@ def _eval_parser(prog: str, engine: str) -> argparse.ArgumentParser:
                                  "in a mode (--mode, the thoughts engine only), with a model (--model).")
     _engine_flags(ap)
     ap.add_argument("--model", default=None, help="registered name or checkpoint folder (default: prosqa-<mode> for "
-                                                   "thoughts, prosqa-recurrent, the shipped prosqa-lcm)")
+                                                   "thoughts, prosqa-recurrent-graph for recurrent (prosqa-recurrent till that ships), "
+                                                   "the shipped prosqa-lcm)")
     ap.add_argument("--data", default=None, help="Coconut-format JSON file (default: the shipped real validation set)")
     ap.add_argument("--limit", type=int, default=None, help="evaluate the first N problems only")
     ap.add_argument("--json", action="store_true", help="print only the JSON summary (no progress bar)")

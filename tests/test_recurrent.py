@@ -732,3 +732,17 @@ def test_the_shipped_model_reproduces_its_published_numbers(name):
     assert got["adaptive"]["mean_iterations_by_hops"] == pytest.approx(want["adaptive"]["mean_iterations_by_hops"],
                                                                        abs=0.25)
     assert "prosqa-recurrent" in prov["command"] or "recipes/prosqa-recurrent.sh" in prov["command"]
+
+
+def test_prosqa_eval_defaults_to_the_graph_model_once_it_ships(monkeypatch):
+    """`prosqa eval --method recurrent` without --model: prosqa-recurrent-graph when shipped, else the words model."""
+    from explorer.models import registry
+    from explorer.recurrent import evaluate as ev
+
+    shipped = {"prosqa-recurrent"}
+    monkeypatch.setattr(registry, "lookup", lambda name: object() if name in shipped else None)
+    assert ev.default_model() == "prosqa-recurrent"
+    shipped.add("prosqa-recurrent-graph")
+    assert ev.default_model() == "prosqa-recurrent-graph"
+    shipped.clear()   # none shipped: the name whose missing-model error says how to train it
+    assert ev.default_model() == "prosqa-recurrent"

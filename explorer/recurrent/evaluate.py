@@ -254,7 +254,15 @@ def _answer_token(model: Any, ids: Sequence[int]) -> int:
 
 
 # -- the command line (latent-explorer prosqa eval --engine recurrent) ------------------------------------
-DEFAULT_MODEL = "prosqa-recurrent"
+#: the default of ``prosqa eval --method recurrent``: the graph-token model once it ships, till then the words model
+DEFAULT_MODELS = ("prosqa-recurrent-graph", "prosqa-recurrent")
+
+
+def default_model() -> str:
+    """The first of :data:`DEFAULT_MODELS` that is shipped (the last one when none is)."""
+    from ..models.registry import lookup
+
+    return next((m for m in DEFAULT_MODELS if lookup(m) is not None), DEFAULT_MODELS[-1])
 
 
 def add_eval_arguments(ap: argparse.ArgumentParser) -> None:
@@ -278,13 +286,13 @@ def _keys(d: dict[Any, Any]) -> dict[str, Any]:
 
 def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(summary, full result) of ``latent-explorer prosqa eval --engine recurrent``: ``args`` has
-    ``model`` (``None``: ``prosqa-recurrent``), ``data``, ``limit``, ``json`` and the options of
+    ``model`` (``None``: :func:`default_model`), ``data``, ``limit``, ``json`` and the options of
     :func:`add_eval_arguments`. ``--teacher-forced`` has no full result to write."""
     from ..tasks.prosqa import VALIDATION
     from ..tasks.prosqa.generate import load
     from .engine import load_recurrent
 
-    model = args.model or DEFAULT_MODEL
+    model = args.model or default_model()
     try:
         its = [int(x) for x in args.iterations.split(",") if x.strip()]
     except ValueError:

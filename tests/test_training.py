@@ -235,3 +235,11 @@ def test_the_cost_counts_cpu_time_apart_from_waiting_and_says_when_it_is_unknown
     more.train()
     assert json.loads(state_file.read_text())["cpu_s"] is None
     assert "cpu_minutes" not in run_cost([tmp_path / "run"], "cpu")
+
+
+def test_the_optimizer_is_fused_on_a_gpu_only(tmp_path):
+    t = Trainer(ToyRecipe(), tmp_path / "run", LoopConfig(num_epochs=1, batch_size=8, device="cpu"), progress=False)
+    assert t.optimizer.param_groups[0]["fused"] is False
+    t.device = torch.device("cuda")   # what the rule sees on a GPU (fused AdamW also runs on CPU tensors)
+    opt, _ = t._new_optimizer()
+    assert opt.param_groups[0]["fused"] is True

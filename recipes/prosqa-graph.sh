@@ -9,7 +9,7 @@
 #                                                COST_NOTE=TEXT adds a person's word on the measured cost)
 #
 # One command, two modes (MODE=auto picks by torch.cuda.is_available()):
-#   MODE=gpu  every model at once on one GPU (one process each), bf16, batches of 256: sized to finish
+#   MODE=gpu  every model at once on one GPU (one process each), bf16, fused AdamW, batches of 256: sized to finish
 #             in under 9 minutes on one H200; each run also stops at a time budget (WARM_MINUTES=1 for the
 #             warm-up, MINUTES=5 for the main run) so that evaluating and shipping always fit in the loan.
 #             OUT=DIR also writes each shipped model there as one archive (prosqa-<model>.tar) and the logs

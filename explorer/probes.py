@@ -44,8 +44,10 @@ class TokenProbe:
     # -- checks -------------------------------------------------------------------------------
     def as_batch(self, vec: Any) -> tuple[torch.Tensor, bool]:
         """(n, d) float tensor on the model's device, and whether the input was one vector."""
-        try:   # a copy: numpy views with negative strides (np.flip) are fine too
-            x = vec if isinstance(vec, torch.Tensor) else torch.as_tensor(np.array(vec, dtype=np.float32))
+        try:   # a copy: numpy views with negative strides (np.flip) are fine too; a value too large for
+            # float32 becomes inf here, which the finiteness check below refuses with a typed error
+            with np.errstate(over="ignore"):
+                x = vec if isinstance(vec, torch.Tensor) else torch.as_tensor(np.array(vec, dtype=np.float32))
         except (TypeError, ValueError) as e:
             raise VectorError(f"expected a vector of {self.d} numbers, got {type(vec).__name__} ({e}).") from None
         single = x.ndim == 1

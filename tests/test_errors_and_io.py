@@ -52,12 +52,17 @@ def test_unreachable_hub_fails_fast():
 
 @pytest.mark.parametrize("vec, match", [
     (np.full(576, np.nan, np.float32), "NaN"),
+    (np.full(576, 1e300), "infinite"),          # too large for float32: refused, and quietly (no overflow warning)
     (np.zeros(575, np.float32), "size 576"),
     (np.zeros((2, 3, 576), np.float32), "size 576"),
 ])
 def test_bad_vectors(smol, vec, match):
-    with pytest.raises(errors.VectorError, match=match):
-        smol.nearest_tokens(vec)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(errors.VectorError, match=match):
+            smol.nearest_tokens(vec)
 
 
 def test_unknown_points(smol):

@@ -60,6 +60,10 @@ def test_notebook_runs(path: Path):
         assert "Rome is the capital of Italy." in text, "the tour should show sentence arithmetic"
         assert "→ top token" in text and "iterations at position" in text, "the tour should step through iterations"
         assert "GraphView(GraphRun(recurrent" in text, "the tour should show the iterations on the problem's graph"
+    if path.stem == "02_continuous_thoughts":
+        text = _text(nb)
+        assert "GraphCompare(" in text and "thought 1: 0.9" in text, "the trained Coconut's first thought holds the frontier"
+        assert "right_option_thought" in text and "no answer yet" in text
     if path.stem == "03_recurrent_depth":
         text = _text(nb)
         assert "the last token stops after" in text and "iterations at position" in text

@@ -108,6 +108,28 @@ def test_thought_exercises_right_and_wrong(smol):
     assert not ex.check("soft_top", soft.probes["output"].tokens[1]) and "probes['output']" in ex.check("soft_top", "zz").message
 
 
+def test_the_graph_exercise_reads_the_trained_coconut_models_thoughts():
+    """Exercise 4 of workshop 02 on the shipped prosqa-coconut (the facilitator's answer: thought 4) and on an
+    untrained graph-token model, whose thoughts never reach the right option."""
+    from explorer.model import Model
+    from explorer.tasks.prosqa import graph_tokens as G
+    from explorer.thoughts.train import add_thought_tokens, build_base_model
+    from explorer.workshop.thoughts import exercises as thought_exercises
+
+    ex = thought_exercises(None)   # the SmolLM2 exercises are not asked here
+    fb = ex.check("right_option_thought", 4)
+    assert fb and "4 hops" in fb.message and ex.check("right_option_thought", "thought 4")
+    assert not ex.check("right_option_thought", 3) and not ex.check("right_option_thought", "never")
+    assert "run.prob[:," in ex.check("right_option_thought", 2).message
+    assert "thought's number" in ex.check("right_option_thought", "soon").message
+    tok = G.build_graph_tokenizer()
+    hf = build_base_model(tok, n_layer=1, n_embd=16, n_head=2, arch="llama", seed=1).eval()
+    add_thought_tokens(hf, tok)
+    hf.config.coconut = {"method": "coconut", "n_thoughts": 3, "encoding": "graph", "markers": False}
+    untrained = thought_exercises(None, reasoner=Model(hf, tok, name="untrained"))
+    assert untrained.check("right_option_thought", "never") and not untrained.check("right_option_thought", 4)
+
+
 # -- 03 · recurrent depth ------------------------------------------------------------------------
 def test_recurrent_exercises_right_and_wrong():
     """Checked against what the model does: a tiny random recurrent model of the reach task, on real problems."""

@@ -10,10 +10,16 @@ from . import Exercise, ExerciseSet, Feedback, feedback
 PROMPT = "Q: Tom has 3 apples and buys 2 more. How many apples does he have?\nA:"
 N_THOUGHTS = 4
 MODES = ("coconut", "soft", "cot")
+#: the real ProsQA validation problem of the notebook's graph section (4 hops; prosqa-coconut answers it right,
+#: prosqa-cot does not)
+PROSQA_PROBLEM = 27
+REACHED = 0.1   # "reaches" a node: gives it at least this much of the next-token probability
 
 
-def exercises(model: Any) -> ExerciseSet:
-    """The three exercises for ``model`` (its thoughts on :data:`PROMPT` are computed when first checked)."""
+def exercises(model: Any, reasoner: Any = "prosqa-coconut") -> ExerciseSet:
+    """The four exercises: three for ``model`` (its thoughts on :data:`PROMPT` are computed when
+    first checked) and one for ``reasoner``, a graph-token Coconut model (a name or a loaded model),
+    on real ProsQA problem :data:`PROSQA_PROBLEM`."""
     cache: dict[str, Any] = {}
 
     def runs() -> dict[str, Any]:
@@ -60,10 +66,39 @@ def exercises(model: Any) -> ExerciseSet:
                         f"Not {answer!r}. The mixture's weights are the step's next-token probabilities: read "
                         "soft.trajectory[1].probes['output'].")
 
+    def right_option_thought(answer: Any) -> Feedback:
+        if "graph" not in cache:
+            from ..graph_runs import run_graph
+            from ..loading import load_model
+            from ..tasks.prosqa import VALIDATION, load
+
+            trained = load_model(reasoner) if isinstance(reasoner, str) else reasoner
+            cache["graph"] = run_graph(trained, load(VALIDATION)[PROSQA_PROBLEM])
+        run = cache["graph"]
+        target = int(run.problem["target"])
+        k = run.first_reach(target, threshold=REACHED)
+        expected = None if k is None else k + 1   # the views number thoughts from 1
+        text = str(answer).strip().lower().removeprefix("thought").strip(" .")
+        got = None if text in ("none", "never") else int(text) if text.isdigit() else text
+        name, hops = run.names[target], len(run.problem.get("steps", []))
+        if got is not None and not isinstance(got, int):
+            return Feedback("right_option_thought", False, f"answer with a thought's number (e.g. 2), or 'never'; "
+                                                           f"got {answer!r}.")
+        where = (f"thought {expected} gives it {run.prob[k, target]:.2f}" if k is not None
+                 else f"no thought gives it {REACHED:.0%}")
+        return feedback("right_option_thought", got == expected,
+                        f"Right: {where}. The path from the person to {name} is {hops} hops long, and thought k holds "
+                        f"the nodes k hops out (ringed): the answer is read off once the mass reaches an option.",
+                        f"Not {answer!r}. Step through the Coconut graph and hover the boxed right option ({name}); or "
+                        f"print run.prob[:, {target}] — the probability each thought gives it.")
+
     return ExerciseSet("02 · continuous thoughts", [
         Exercise("same_thought", "Which thought is the same in all three modes?", same_thought),
         Exercise("norm_ratio", "How many times longer than a typical input embedding is the first vector Coconut "
                                "feeds back?", norm_ratio),
         Exercise("soft_top", "In soft mode, which token carries the most weight in the mixture fed back after thought.1?",
                  soft_top),
+        Exercise("right_option_thought", f"On the ProsQA problem, at which thought does the trained Coconut model first "
+                                         f"give the right option at least {REACHED:.0%} of its next-token probability?",
+                 right_option_thought),
     ])

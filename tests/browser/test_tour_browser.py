@@ -113,5 +113,32 @@ def test_workshop_notebook_draws_its_widget(chromium_browser, notebook, widget, 
                 last = el.locator(".le-bars-output .le-bar-token").all_text_contents()
                 assert first and last and first != last  # each thought (or iteration) reads as other tokens
             screenshot(el, shot)
+            if notebook == "02_continuous_thoughts":   # the trained Coconut and CoT models side by side, one slider
+                _steps_the_graph_comparison(page)
         finally:
             page.context.close()
+
+
+def _graph(page, nth):
+    return page.evaluate("""(nth) => { const r = document.querySelectorAll('.le-graph')[nth];
+        return { index: r.dataset.index, verdict: r.querySelector('.le-verdict').textContent,
+                 fills: [...r.querySelectorAll('circle.le-node')].map(c => c.getAttribute('fill')) }; }""", nth)
+
+
+def _steps_the_graph_comparison(page):
+    """Workshop 02's ProsQA section: prosqa-coconut (right) and prosqa-cot (wrong) on one real problem; the slider
+    steps both graphs, and the Coconut graph recolours as its thoughts move out."""
+    views = page.locator(".le-graph")
+    views.first.scroll_into_view_if_needed()
+    assert views.count() == 2
+    coconut, cot = _graph(page, 0), _graph(page, 1)
+    assert coconut["verdict"].endswith("✓") and cot["verdict"].endswith("✗") and len(coconut["fills"]) > 10
+    slider = page.locator(".widget-slider .noUi-handle").first
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => [...document.querySelectorAll('.le-graph')].every(r => r.dataset.index === '3')",
+                           timeout=5_000)
+    assert _graph(page, 0)["fills"] != coconut["fills"]
+    screenshot(page.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-slider")).first,
+               "workshop_graph_compare.png")

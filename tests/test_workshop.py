@@ -119,6 +119,7 @@ def test_the_graph_exercise_reads_the_trained_coconut_models_thoughts():
     ex = thought_exercises(None)   # the SmolLM2 exercises are not asked here
     fb = ex.check("right_option_thought", 4)
     assert fb and "4 hops" in fb.message and ex.check("right_option_thought", "thought 4")
+    assert ex.check("right_option_thought", 4.0) and "thought's number" in ex.check("right_option_thought", 4.5).message
     assert not ex.check("right_option_thought", 3) and not ex.check("right_option_thought", "never")
     assert "run.prob[:," in ex.check("right_option_thought", 2).message
     assert "thought's number" in ex.check("right_option_thought", "soon").message

@@ -78,8 +78,12 @@ def exercises(model: Any, reasoner: Any = "prosqa-coconut") -> ExerciseSet:
         target = int(run.problem["target"])
         k = run.first_reach(target, threshold=REACHED)
         expected = None if k is None else k + 1   # the views number thoughts from 1
-        text = str(answer).strip().lower().removeprefix("thought").strip(" .")
-        got = None if text in ("none", "never") else int(text) if text.isdigit() else text
+        text = str(answer).strip().lower().removeprefix("thought").strip()
+        got: Any = None if text in ("none", "never") else text
+        try:   # 4, "4", "thought 4" and 4.0 all name thought 4
+            got = int(float(text)) if float(text).is_integer() else text
+        except ValueError:
+            pass
         name, hops = run.names[target], len(run.problem.get("steps", []))
         if got is not None and not isinstance(got, int):
             return Feedback("right_option_thought", False, f"answer with a thought's number (e.g. 2), or 'never'; "

@@ -60,6 +60,8 @@ def test_notebook_runs(path: Path):
         assert "Rome is the capital of Italy." in text, "the tour should show sentence arithmetic"
         assert "→ top token" in text and "iterations at position" in text, "the tour should step through iterations"
         assert "GraphView(GraphRun(recurrent" in text, "the tour should show the iterations on the problem's graph"
+        assert "GraphRun(coconut, 'prosqa-coconut', 4 steps, answer='vumpus', correct=True)" in text, \
+            "the tour should show the trained Coconut model's thoughts on a graph"
     if path.stem == "02_continuous_thoughts":
         text = _text(nb)
         assert "GraphCompare(" in text and "thought 1: 0.9" in text, "the trained Coconut's first thought holds the frontier"

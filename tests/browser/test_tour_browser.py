@@ -40,16 +40,24 @@ def test_tour_runs_in_jupyterlab_and_draws(chromium_browser):
             iters.locator(".le-bar-token").first.wait_for(state="visible", timeout=30_000)
             assert "iterations at position" in iters.locator(".le-title").first.text_content()
             assert page.locator(".le-concept-lab").count() == 2
+            # the trained Coconut model's thoughts on a real problem's graph: right, the frontier ringed
+            assert page.locator(".le-graph").count() == 2
+            thinking = page.locator(".jp-CodeCell", has_text="GraphView(thinking)").locator(".le-graph")
+            thinking.scroll_into_view_if_needed()
+            assert thinking.locator(".le-verdict").text_content().endswith("✓")
+            assert thinking.evaluate("g => [...g.querySelectorAll('circle.le-ring')].filter(c => "
+                                     "c.getAttribute('stroke') !== 'none').length") > 0
             # the iterations on the problem's graph follow the iterations stepper (linked in the browser)
-            graph = page.locator(".le-graph")
+            graph = page.locator(".jp-CodeCell", has_text="link_steps(iter_stepper, graph)").locator(".le-graph")
             graph.scroll_into_view_if_needed()
             fills = graph.evaluate("g => [...g.querySelectorAll('circle.le-node')].map(c => c.getAttribute('fill'))")
             iters.focus()
             page.keyboard.press("ArrowRight")
             page.keyboard.press("ArrowRight")
-            page.wait_for_function("() => document.querySelector('.le-graph').dataset.index === '2'", timeout=5_000)
+            page.wait_for_function("() => document.querySelectorAll('.le-graph')[1].dataset.index === '2'", timeout=5_000)
             assert graph.evaluate("g => [...g.querySelectorAll('circle.le-node')].map(c => c.getAttribute('fill'))") != fills
-            screenshot(page.locator(".jp-OutputArea-output").filter(has=page.locator(".le-graph")).first, "tour_graph.png")
+            screenshot(page.locator(".jp-CodeCell", has_text="link_steps(iter_stepper, graph)")
+                       .locator(".jp-OutputArea-output").first, "tour_graph.png")
             stepper = page.locator(".le-stepper").first
             stepper.scroll_into_view_if_needed()
             before = stepper.locator(".le-bars-output .le-bar-token").all_text_contents()

@@ -41,8 +41,10 @@ export HF_HUB_OFFLINE=1
 # EPOCHS in all (the same for every model), B batch, LR peak learning rate (warm-up, then cosine),
 # WARM optimizer steps of the warm-up stage on small graphs (below), EVAL_N held-out problems evaluated
 # after each epoch (the learning curve in RUNS/<model>/log.jsonl), FRONTIER the weight of Coconut-BFS's
-# frontier loss (each thought taught its BFS frontier; 0: plain Coconut, which stayed near chance on the CPU).
+# frontier loss (each thought taught its BFS frontier; 0: plain Coconut, which stayed near chance on the CPU),
+# QUERIES the recurrent model's questions per graph (the root's, then other nodes', each node once before twice).
 FRONTIER=${FRONTIER:-1}
+QUERIES=${QUERIES:-16}
 case "$SIZE/$MODE" in
   full/gpu) N=${N:-16000}; D=${D:-256}; L=${L:-2}; H=${H:-8}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-256}; LR=${LR:-1e-3}; WARM=${WARM:-1500}; EVAL_N=${EVAL_N:-50} ;;
   full/cpu) N=${N:-16000}; D=${D:-128}; L=${L:-2}; H=${H:-4}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-64}; LR=${LR:-1e-3}; WARM=${WARM:-1500}; EVAL_N=${EVAL_N:-100} ;;
@@ -74,7 +76,7 @@ WARMUP=(--train "$RUNS/warm.json" --num-epochs 100000 --max-steps "$WARM" "${SHA
 MAIN=(--train "$RUNS/train.json" --valid "$RUNS/heldout.json" --eval-limit "$EVAL_N" --num-epochs "$EPOCHS" "${SHARED[@]}"
       ${MINUTES:+--max-minutes "$MINUTES"})
 GPT=(--arch llama --n-layer "$L" --n-embd "$D" --n-head "$H")
-REC=(--task reach --queries 8 --n-embd "$D" --n-heads "$H" --intermediate-size $((4 * D)) --n-prelude 1 --n-core 1
+REC=(--task reach --queries "$QUERIES" --n-embd "$D" --n-heads "$H" --intermediate-size $((4 * D)) --n-prelude 1 --n-core 1
      --n-coda 1 --mean-recurrence 8 --backprop-depth 8 --recurrence fixed --supervise iterations)
 
 train_one() {  # one model: the warm-up on small graphs, then the main run from its weights (--base)
@@ -127,7 +129,7 @@ if [ "${SHIP:-0}" = 1 ]; then
           "${limit[@]}" --json > "$RUNS/$m-eval-hops.json"
     fi
   done
-  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
+  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER QUERIES=$QUERIES THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
   shape="$L layers, d=$D, $H heads; ProsQA as graph tokens: $WARM warm-up steps on small graphs, then $N generated problems for $EPOCHS epochs"
   for m in $MODELS; do
     case $m in

@@ -402,3 +402,30 @@ def test_a_shipped_graph_model_reproduces_its_published_numbers(name, real):
     assert "recipes/prosqa-graph.sh" in prov["command"] and prov["cost"]["train_minutes"] > 0
     if mode == "cot":   # the chain is a walk along the graph's edges; it is right exactly when it reaches the answer
         assert got["walk"]["edge_share"] > 0.95 and got["walk"]["reaches_answer"] == pytest.approx(got["accuracy"])
+
+
+@pytest.mark.skipif(not (SHIPPED_DIR / "prosqa-recurrent-graph").is_dir(), reason="prosqa-recurrent-graph not shipped")
+def test_the_shipped_graph_recurrent_model_reproduces_its_published_numbers(real):
+    """`latent-explorer prosqa eval --method recurrent` (the graph-token model is the default once shipped) on
+    all 300 real problems gives the accuracy at each iteration count and with the adaptive exit, and the
+    iterations it spends per hop count, that its provenance published."""
+    import contextlib
+    import io
+
+    from explorer.cli import prosqa_eval
+
+    prov = json.loads((SHIPPED_DIR / "prosqa-recurrent-graph" / "provenance.json").read_text())
+    want = next(iter(prov["results"].values()))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert prosqa_eval(["--method", "recurrent", "--iterations", ",".join(want["accuracy"]), "--json"]) == 0
+    got = json.loads(out.getvalue())
+    one = 1 / 300 + 1e-9  # a near-tie may fall the other way under other float rounding: one problem, no more
+    assert got["model"] == "prosqa-recurrent-graph" and got["n"] == want["n"] == 300
+    assert got["accuracy"].keys() == want["accuracy"].keys()
+    assert set(got["mean_generated_tokens"].values()) == {1.0}   # the answer token, read where the question ends
+    assert all(abs(got["accuracy"][r] - want["accuracy"][r]) <= one for r in want["accuracy"])
+    assert abs(got["adaptive"]["accuracy"] - want["adaptive"]["accuracy"]) <= one
+    assert got["adaptive"]["mean_iterations_by_hops"] == pytest.approx(want["adaptive"]["mean_iterations_by_hops"],
+                                                                       abs=0.05)
+    assert "recipes/prosqa-graph.sh" in prov["command"] and prov["cost"]["train_minutes"] > 0

@@ -251,7 +251,9 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path, task, encoding):
     assert task_of(model) == task  # saved in the checkpoint's config: evaluation reads it
     assert task_of(RecurrentForCausalLM.from_pretrained(tmp_path / "part" / "latest")) == task
     res = evaluate_iterations(model, data[:2], iterations=(1, 2), exit="latent-diff", threshold=0.5, max_new_tokens=3)
-    assert set(res["accuracy"]) == {1, 2} and res["n"] == 2
+    assert set(res["accuracy"]) == {1, 2} == set(res["mean_generated_tokens"]) and res["n"] == 2
+    for tokens in res["mean_generated_tokens"].values():   # the answer task generates (at most 3 here), reach reads one
+        assert (tokens == 1.0) if task == "reach" else (1 <= tokens <= 3)
     assert 1 <= res["adaptive"]["mean_iterations"] <= 2 and set(res["adaptive"]["mean_iterations_by_hops"]) <= {1, 2}
     assert 1 <= res["adaptive"]["answer_iterations"] <= 2
     assert set(res["adaptive"]["answer_iterations_by_hops"]) == set(res["adaptive"]["accuracy_by_hops"])
@@ -575,6 +577,45 @@ def test_iteration_supervision_teaches_iteration_j_the_concepts_within_j_hops(to
         TrainConfig(supervise="each").check()
 
 
+def test_coda_at_positions_equals_the_whole_coda_read_there():
+    """Training reads the coda at its questions only: the same logits (and gradients) as the coda over
+    every token read at those positions, with rows holding different numbers of questions, one or two
+    coda blocks."""
+    from explorer.recurrent.model import RecurrentConfig, RecurrentForCausalLM
+
+    pos = torch.tensor([[2, 16], [0, 0], [2, 3], [0, 9], [2, 3]])   # row 1 asks nothing, row 2 twice at 3
+    for n_coda in (1, 2):
+        torch.manual_seed(n_coda)
+        hf = RecurrentForCausalLM(RecurrentConfig(n_embd=32, n_heads=4, intermediate_size=48, vocab_size=40,
+                                                  n_layers_in_coda=n_coda))
+        x = torch.randn(3, 17, 32, requires_grad=True)
+        full = hf.coda(x)[pos[:, 0], pos[:, 1]]
+        (g_full,) = torch.autograd.grad(full.square().sum(), x)
+        at = hf.coda(x, pos)
+        (g_at,) = torch.autograd.grad(at.square().sum(), x)
+        assert at.shape == (5, 40)
+        torch.testing.assert_close(at, full, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(g_at, g_full, atol=1e-5, rtol=1e-5)
+        assert g_at[:2, 10:].abs().max() == 0   # causal: rows 0 and 1 read nothing after position 9
+
+
+def test_graph_reach_questions_cover_every_node_before_repeating_one():
+    """The extra questions [R] x ask each node that reaches something once before any twice."""
+    import random
+
+    from explorer.recurrent.data import encode_reach_graph, read_reach_graph
+    from explorer.tasks.prosqa.generate import generate as make
+
+    p = make(1, seed=3)[0]
+    graph, sets = read_reach_graph(p)
+    for queries in (3, len(sets) + 1, 2 * len(sets) + 1):
+        ids, qs = encode_reach_graph(p, random.Random(1), queries, read=(graph, sets))
+        assert len(qs) == queries
+        asked = [ids[pos] for pos, _, _ in qs[1:]]      # relabelled node tokens, after the root's question
+        counts = [asked.count(t) for t in set(asked)]
+        assert max(counts) - min(counts) <= 1 and len(set(asked)) == min(queries - 1, len(sets))
+
+
 def test_fixed_recurrence_always_runs_the_same_iterations():
     """recurrence="fixed" (the no-CoT baseline at 1): the core runs mean_recurrence times, the last
     backprop_depth with gradient, whatever the draw; "sampled" follows Huginn's draw."""
@@ -726,7 +767,8 @@ def test_the_shipped_model_reproduces_its_published_numbers(name):
         assert eval_main(["--model", name, "--iterations", "1,2,4,16", "--limit", "40", "--json"]) == 0
     got = json.loads(out.getvalue())
     one = 1 / 40 + 1e-9  # a near-tie may fall the other way under other float rounding: one problem, no more
-    assert got["n"] == 40 and got["accuracy"].keys() == want["accuracy"].keys()
+    assert got["n"] == 40 and got["accuracy"].keys() == want["accuracy"].keys() == got["mean_generated_tokens"].keys()
+    assert all(t >= 1 for t in got["mean_generated_tokens"].values())
     assert all(abs(got["accuracy"][r] - want["accuracy"][r]) <= one for r in want["accuracy"])
     assert abs(got["adaptive"]["accuracy"] - want["adaptive"]["accuracy"]) <= one
     assert got["adaptive"]["mean_iterations_by_hops"] == pytest.approx(want["adaptive"]["mean_iterations_by_hops"],

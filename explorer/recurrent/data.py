@@ -84,7 +84,8 @@ def encode_reach_graph(problem: dict[str, Any], rng: random.Random, queries: int
                        ) -> tuple[list[int], list[tuple[int, list[int], list[int]]]]:
     """:func:`encode_reach` in graph tokens: the problem's question (``… [Q] a b [R] root``) with its
     nodes relabelled by ``rng``, then ``queries - 1`` more questions ``[R] x`` about nodes drawn with
-    ``rng``; at each question's node token the answer is every node it reaches. ``read``: the
+    ``rng`` (each node once before any twice, so more questions cover more of the graph); at each
+    question's node token the answer is every node it reaches. ``read``: the
     problem's :func:`read_reach_graph`, when the caller keeps it across epochs."""
     graph, sets = read if read is not None else read_reach_graph(problem, max_hops)
     labels = graph_tokens.relabelling(len(problem["idx_to_symbol"]), rng)
@@ -93,10 +94,12 @@ def encode_reach_graph(problem: dict[str, Any], rng: random.Random, queries: int
     if root not in sets:
         raise InputError("the root of a problem reaches no node; pass ProsQA problems whose root has statements.")
     subjects = sorted(sets)
+    drawn: list[int] = []
+    while len(drawn) < queries - 1:
+        drawn += rng.sample(subjects, len(subjects))
     r_id = graph_tokens.VOCAB.index(graph_tokens.R)
     out = []
-    for q in range(queries):
-        s = root if q == 0 else rng.choice(subjects)
+    for q, s in enumerate([root, *drawn[:queries - 1]]):
         if q:
             ids += [r_id, labels[s]]
         out.append((len(ids) - 1, [labels[v] for v, _ in sets[s]], [h for _, h in sets[s]]))

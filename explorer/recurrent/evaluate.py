@@ -31,7 +31,9 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
                         progress: bool = False) -> dict[str, Any]:
     """ProsQA accuracy (Coconut's answer check) of a recurrent model at each fixed iteration
     count, and with adaptive exit (``exit``; ``None`` skips it) up to ``max_iters`` (default: the
-    largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``adaptive`` (``accuracy``,
+    largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``mean_generated_tokens`` ({r: tokens
+    generated per problem}; 1 for a ``"reach"`` model, whose one answer token is read, not generated
+    in a loop), ``adaptive`` (``accuracy``,
     ``mean_iterations`` per generated token, ``mean_iterations_by_hops`` and ``accuracy_by_hops``,
     hops = the length of the reference reasoning path; ``answer_iterations`` and
     ``answer_iterations_by_hops``: the iterations of the one token that names the answer, where the
@@ -55,6 +57,7 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
         it = tqdm(it, desc="ProsQA recurrent", unit="run")
     correct: dict[Any, list[bool]] = {run: [] for run in runs}
     outputs: dict[Any, list[str]] = {run: [] for run in runs}
+    lengths: dict[Any, list[int]] = {run: [] for run in runs}
     used: list[float] = []
     at_answer: list[int] = []
     hops: list[int] = []
@@ -64,12 +67,14 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
                        threshold=threshold if crit != "none" else None)
         correct[run].append(is_correct(res.text, prob["answer"]))
         outputs[run].append(res.text)
+        lengths[run].append(len(res.token_ids))
         if exit and run == runs[-1]:
             used.append(res.mean_iterations)
             at_answer.append(res.iterations[_answer_token(model, res.token_ids)] if res.iterations else 0)
             hops.append(len(prob.get("steps", [])))
     out: dict[str, Any] = {"n": len(items), "iterations": iters,
                            "accuracy": {r: sum(correct[("none", r)]) / len(items) for r in iters},
+                           "mean_generated_tokens": {r: float(np.mean(lengths[("none", r)])) for r in iters},
                            "outputs": {str(r): outputs[("none", r)] for r in iters}}
     if exit:
         ok = correct[runs[-1]]
@@ -157,6 +162,7 @@ def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], e
              for r in iters}
     out: dict[str, Any] = {"n": len(items), "iterations": iters, "task": "reach",
                            "accuracy": {r: float(np.mean([c == n[0] for c, n in zip(picks[r], names)])) for r in iters},
+                           "mean_generated_tokens": {r: 1.0 for r in iters},
                            "outputs": {str(r): picks[r] for r in iters}}
     if not exit:
         return out
@@ -305,7 +311,8 @@ def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] |
                               None if args.exit == "off" else args.exit, args.threshold, max_iters=args.max_iters,
                               limit=args.limit, seed=args.seed, progress=not args.json)
     summary = {"method": "recurrent", "model": str(model), "n": res["n"],
-               "accuracy": {str(k): v for k, v in res["accuracy"].items()}}
+               "accuracy": {str(k): v for k, v in res["accuracy"].items()},
+               "mean_generated_tokens": {str(k): v for k, v in res["mean_generated_tokens"].items()}}
     if "adaptive" in res:
         summary["adaptive"] = _keys({k: v for k, v in res["adaptive"].items() if k != "outputs"})
     return summary, res

@@ -42,9 +42,8 @@ def iteration_loss(hf: Any, batch: dict[str, torch.Tensor], n: int, k: int, gene
     with torch.no_grad():
         for _ in range(n):
             x = hf.core_step(x, e)
-    rows, cols = batch["positions"][:, 0], batch["positions"][:, 1]
     losses = []
     for j in range(n + 1, n + k + 1):
         x = hf.core_step(x, e)
-        losses.append(reach_loss(hf.coda(x)[rows, cols], None, within_hops(batch["hops"], j)))
+        losses.append(reach_loss(hf.coda(x, batch["positions"]), None, within_hops(batch["hops"], j)))
     return torch.stack(losses).mean()

@@ -130,13 +130,26 @@ def rotary_table(head_dim: int, end: int, theta: float) -> torch.Tensor:
     return torch.stack([f.cos()[None, :, None, :], f.sin()[None, :, None, :]], dim=4)
 
 
+def rotate(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved pairs (x0, x1), (x2, x3) … of ``x`` (…, S, H, hd) by ``table`` (…, S, 1, hd/2, 2)."""
+    xp = x.unflatten(-1, (-1, 2)).float()
+    c, s = table[..., 0], table[..., 1]
+    return torch.stack([xp[..., 0] * c - xp[..., 1] * s, xp[..., 1] * c + xp[..., 0] * s], -1).flatten(-2).type_as(x)
+
+
 def apply_rotary(q: torch.Tensor, k: torch.Tensor, table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotate interleaved pairs (x0, x1), (x2, x3) … of q and k (B, S, H, hd)."""
-    qk = torch.cat([q, k], dim=2).unflatten(-1, (-1, 2)).float()
-    c, s = table[..., 0], table[..., 1]
-    out = torch.stack([qk[..., 0] * c - qk[..., 1] * s, qk[..., 1] * c + qk[..., 0] * s], -1).flatten(3)
-    q2, k2 = torch.split(out.type_as(q), q.shape[2], dim=2)
+    q2, k2 = torch.split(rotate(torch.cat([q, k], dim=2), table), q.shape[2], dim=2)
     return q2, k2
+
+
+def row_slots(rows: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, int]:
+    """For positions in rows ``rows`` (N,): each one's slot among its row's positions, and the most in a row."""
+    counts = torch.bincount(rows, minlength=n_rows)
+    sorted_rows, perm = rows.sort(stable=True)
+    slot = torch.empty_like(rows)
+    slot[perm] = torch.arange(len(rows), device=rows.device) - (counts.cumsum(0) - counts)[sorted_rows]
+    return slot, int(counts.max()) if len(rows) else 0
 
 
 class CausalSelfAttention(nn.Module):
@@ -160,6 +173,28 @@ class CausalSelfAttention(nn.Module):
         y = nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                                                        is_causal=True)
         return self.proj(y.transpose(1, 2).reshape(B, S, E))
+
+    def at(self, x: torch.Tensor, table: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The output at ``positions`` (N, 2: row, position) only, (N, E): queries there, keys and values
+        everywhere, each query seeing its row up to its position (what :meth:`forward` gives there)."""
+        B, S, E = x.shape
+        rows, cols = positions[:, 0], positions[:, 1]
+        W = self.Wqkv.weight
+        q = (x[rows, cols] @ W[:E].T).view(-1, self.n_head, self.head_dim)
+        k, v = (t.view(B, S, self.n_head, self.head_dim) for t in (x @ W[E:].T).split(E, dim=2))
+        if self.use_qk_bias:
+            qb, kb = self.qk_bias.split(1, dim=0)
+            q, k = (q + qb[0]).to(q.dtype), (k + kb).to(q.dtype)
+        q, k = rotate(q, table[0, cols]), rotate(k, table)
+        slot, width = row_slots(rows, B)   # the queries of each row side by side, padded to the fullest row
+        qs = q.new_zeros(B, width, self.n_head, self.head_dim)
+        qs[rows, slot] = q
+        upto = torch.zeros(B, width, dtype=torch.long, device=x.device)
+        upto[rows, slot] = cols
+        mask = torch.arange(S, device=x.device) <= upto[:, :, None]
+        y = nn.functional.scaled_dot_product_attention(qs.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                                       attn_mask=mask[:, None])
+        return self.proj(y.transpose(1, 2)[rows, slot].reshape(-1, E))
 
 
 class GatedMLP(nn.Module):
@@ -185,8 +220,12 @@ class SandwichBlock(nn.Module):
         self.norm_3 = RMSNorm(cfg.n_embd, cfg.norm_eps)
         self.norm_4 = RMSNorm(cfg.n_embd, cfg.norm_eps)
 
-    def forward(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        x = self.norm_2(self.attn(self.norm_1(x), table) + x)
+    def forward(self, x: torch.Tensor, table: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, S, E), or with ``positions`` (N, 2: row, position) the output there only, (N, E)."""
+        if positions is None:
+            x = self.norm_2(self.attn(self.norm_1(x), table) + x)
+        else:
+            x = self.norm_2(self.attn.at(self.norm_1(x), table, positions) + x[positions[:, 0], positions[:, 1]])
         return self.norm_4(self.mlp(self.norm_3(x)) + x)
 
 
@@ -326,12 +365,17 @@ class RecurrentForCausalLM(PreTrainedModel):
             x = block(x, table)
         return x
 
-    def coda(self, state: torch.Tensor) -> torch.Tensor:
-        """Logits (B, T, V) read from raw states: ln_f → coda → ln_f → lm_head."""
+    def coda(self, state: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, T, V) read from raw states: ln_f → coda → ln_f → lm_head. ``positions`` (N, 2:
+        row, position): the logits there only, (N, V), the coda's last block run at those positions
+        alone (training reads a few questions, not every token)."""
         table = self._table(state.shape[1])
         x = self.transformer.ln_f(state)
-        for block in self.transformer.coda:
-            x = block(x, table)
+        blocks = list(self.transformer.coda)
+        for i, block in enumerate(blocks):
+            x = block(x, table, positions if i == len(blocks) - 1 else None)
+        if positions is not None and not blocks:
+            x = x[positions[:, 0], positions[:, 1]]
         return self.lm_head(self.transformer.ln_f(x)).float()
 
     def _steps(self, num_steps: Any) -> tuple[int, int]:

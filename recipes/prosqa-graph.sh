@@ -42,9 +42,13 @@ export HF_HUB_OFFLINE=1
 # WARM optimizer steps of the warm-up stage on small graphs (below), EVAL_N held-out problems evaluated
 # after each epoch (the learning curve in RUNS/<model>/log.jsonl), FRONTIER the weight of Coconut-BFS's
 # frontier loss (each thought taught its BFS frontier; 0: plain Coconut, which stayed near chance on the CPU),
-# QUERIES the recurrent model's questions per graph (the root's, then other nodes', each node once before twice).
+# QUERIES the recurrent model's questions per graph (the root's, then other nodes', each node once before twice),
+# POLISH epochs of a last run from the main run's weights (0: none) at POLISH_LR, with a fresh optimizer and cosine
+# (Coconut: all at its last stage, every hop a thought); the model then ships from RUNS/<model>-polish.
 FRONTIER=${FRONTIER:-1}
 QUERIES=${QUERIES:-16}
+POLISH=${POLISH:-0}
+POLISH_LR=${POLISH_LR:-3e-4}
 case "$SIZE/$MODE" in
   full/gpu) N=${N:-16000}; D=${D:-256}; L=${L:-2}; H=${H:-8}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-256}; LR=${LR:-1e-3}; WARM=${WARM:-1500}; EVAL_N=${EVAL_N:-50} ;;
   full/cpu) N=${N:-16000}; D=${D:-128}; L=${L:-2}; H=${H:-4}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-64}; LR=${LR:-1e-3}; WARM=${WARM:-1500}; EVAL_N=${EVAL_N:-100} ;;
@@ -75,26 +79,37 @@ WARMUP=(--train "$RUNS/warm.json" --num-epochs 100000 --max-steps "$WARM" "${SHA
         ${WARM_MINUTES:+--max-minutes "$WARM_MINUTES"})
 MAIN=(--train "$RUNS/train.json" --valid "$RUNS/heldout.json" --eval-limit "$EVAL_N" --num-epochs "$EPOCHS" "${SHARED[@]}"
       ${MINUTES:+--max-minutes "$MINUTES"})
+# the polish: its own shuffle (seed 1) and learning rate; later flags win over SHARED's
+POLISHED=(--train "$RUNS/train.json" --valid "$RUNS/heldout.json" --eval-limit "$EVAL_N" --num-epochs "$POLISH"
+          "${SHARED[@]}" --lr "$POLISH_LR" --seed 1 ${MINUTES:+--max-minutes "$MINUTES"})
 GPT=(--arch llama --n-layer "$L" --n-embd "$D" --n-head "$H")
 REC=(--task reach --queries "$QUERIES" --n-embd "$D" --n-heads "$H" --intermediate-size $((4 * D)) --n-prelude 1 --n-core 1
      --n-coda 1 --mean-recurrence 8 --backprop-depth 8 --recurrence fixed --supervise iterations)
 
-train_one() {  # one model: the warm-up on small graphs, then the main run from its weights (--base)
+train_one() {  # one model: the warm-up on small graphs, the main run from its weights (--base), then the polish
   local m=$1 dir=$RUNS/$1
-  local base=(--base "$dir-warm/latest")
+  local base=(--base "$dir-warm/latest") polish=()
+  if [ "$POLISH" != 0 ]; then polish=(--base "$dir/latest"); fi
   case $m in
-    coconut) "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
-             "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method coconut --c-thought 1 \
-               --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1 --frontier-loss "$FRONTIER" --exact-thoughts 1 \
-               "${GPT[@]}" ;;
+    coconut) local cc=(--method coconut --c-thought 1 --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1
+                       --frontier-loss "$FRONTIER" --exact-thoughts 1 "${GPT[@]}")
+             "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
+             "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" "${cc[@]}" &&
+             if [ ${#polish[@]} != 0 ]; then
+               "${LE[@]}" train coconut "$dir-polish" "${POLISHED[@]}" "${polish[@]}" "${cc[@]}" --start-stage 6; fi ;;
     cot|nocot) local method; method=$([ "$m" = cot ] && echo cot || echo no_cot)
              "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method "$method" "${GPT[@]}" &&
-             "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method "$method" "${GPT[@]}" ;;
+             "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method "$method" "${GPT[@]}" &&
+             if [ ${#polish[@]} != 0 ]; then
+               "${LE[@]}" train coconut "$dir-polish" "${POLISHED[@]}" "${polish[@]}" --method "$method" "${GPT[@]}"; fi ;;
     recurrent) "${LE[@]}" train recurrent "$dir-warm" "${WARMUP[@]}" "${REC[@]}" &&
-             "${LE[@]}" train recurrent "$dir" "${MAIN[@]}" "${base[@]}" "${REC[@]}" ;;
+             "${LE[@]}" train recurrent "$dir" "${MAIN[@]}" "${base[@]}" "${REC[@]}" &&
+             if [ ${#polish[@]} != 0 ]; then
+               "${LE[@]}" train recurrent "$dir-polish" "${POLISHED[@]}" "${polish[@]}" "${REC[@]}"; fi ;;
     *) echo "unknown model $m (MODELS may hold coconut cot nocot recurrent)" >&2; return 2 ;;
   esac
 }
+final() { [ "$POLISH" != 0 ] && echo "$RUNS/$1-polish" || echo "$RUNS/$1"; }   # the run a model ships from
 
 start=$(date +%s)
 pids=()
@@ -119,29 +134,34 @@ if [ "${SHIP:-0}" = 1 ]; then
   [ -n "${EVAL_LIMIT:-}" ] && limit=(--limit "$EVAL_LIMIT")
   for m in $MODELS; do
     case $m in
-      recurrent) "${LE[@]}" prosqa eval --engine recurrent --model "$RUNS/$m/latest" --iterations 1,2,4,8,16 \
+      recurrent) "${LE[@]}" prosqa eval --engine recurrent --model "$(final "$m")/latest" --iterations 1,2,4,8,16 \
                    "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
       *) "${LE[@]}" prosqa eval --engine thoughts --mode "$([ "$m" = nocot ] && echo no_cot || echo "$m")" \
-                   --model "$RUNS/$m/latest" "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
+                   --model "$(final "$m")/latest" "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
     esac
     if [ "$m" = coconut ]; then   # and the papers' protocol: one thought per hop, not the learned stop
-      "${LE[@]}" prosqa eval --engine thoughts --mode coconut --n-thoughts hops --model "$RUNS/$m/latest" \
+      "${LE[@]}" prosqa eval --engine thoughts --mode coconut --n-thoughts hops --model "$(final "$m")/latest" \
           "${limit[@]}" --json > "$RUNS/$m-eval-hops.json"
     fi
   done
-  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER QUERIES=$QUERIES THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
-  shape="$L layers, d=$D, $H heads; ProsQA as graph tokens: $WARM warm-up steps on small graphs, then $N generated problems for $EPOCHS epochs"
+  polished="" more=""   # (no `$(test && echo)` in an assignment: under set -e its status would end the script)
+  if [ "$POLISH" != 0 ]; then polished=" POLISH=$POLISH POLISH_LR=$POLISH_LR"; more=" and $POLISH more at learning rate $POLISH_LR"; fi
+  bfs=""; if [ "$FRONTIER" != 0 ]; then bfs="-BFS (each thought also taught its BFS frontier, weight $FRONTIER)"; fi
+  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER QUERIES=$QUERIES$polished THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
+  shape="$L layers, d=$D, $H heads; ProsQA as graph tokens: $WARM warm-up steps on small graphs, then $N generated problems for $EPOCHS epochs$more"
   for m in $MODELS; do
     case $m in
-      coconut) what="Coconut$([ "$FRONTIER" != 0 ] && echo "-BFS (each thought also taught its BFS frontier, weight $FRONTIER)"), a Llama-style transformer ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1)" ;;
+      coconut) what="Coconut$bfs, a Llama-style transformer ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1)" ;;
       cot) what="Chain of thought, a Llama-style transformer ($shape; the path as node tokens, then the answer)" ;;
       nocot) what="No-CoT, a Llama-style transformer ($shape; the answer straight away)" ;;
       recurrent) what="Recurrent-depth model (prelude 1, core 1 iterated, coda 1; $shape; iteration j taught the nodes within j hops)" ;;
     esac
     results=("$RUNS/$m-eval.json")
     if [ "$m" = coconut ]; then results+=("$RUNS/$m-eval-hops.json"); fi
-    "${LE[@]}" train ship "$RUNS/$m" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \
-        --description "$what" --command "$cmd" --device "$MODE" --stages "$RUNS/$m-warm" --results "${results[@]}" \
+    stages=("$RUNS/$m-warm")
+    if [ "$POLISH" != 0 ]; then stages+=("$RUNS/$m"); fi
+    "${LE[@]}" train ship "$(final "$m")" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \
+        --description "$what" --command "$cmd" --device "$MODE" --stages "${stages[@]}" --results "${results[@]}" \
         ${SHIP_TO:+--dest "$SHIP_TO"} ${OUT:+--copy-to "$OUT"} ${COST_NOTE:+--cost-note "$COST_NOTE"}
   done
 fi

@@ -352,13 +352,25 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
         assert result["n"] == 3 and ("accuracy_by_hops" in result if name != "prosqa-recurrent-graph" else
                                      set(result["accuracy"]) == {"1", "2", "4", "8", "16"})
         assert (tmp_path / "out" / f"{name}.tar").stat().st_size < 16 * 2 ** 20
-    steps = {m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())["global_step"]
-             for m in ("coconut", "cot", "nocot", "recurrent", "coconut-warm", "recurrent-warm")}
-    env.update(MODE="cpu", SHIP="0")
+    def steps(m):
+        return json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())["global_step"]
+
+    trained = {m: steps(m) for m in ("coconut", "cot", "nocot", "recurrent", "coconut-warm", "recurrent-warm")}
+    # the CPU command resumes (no step trained twice); POLISH=1 then goes on from each main run for one more
+    # epoch (Coconut at its last stage) and ships from there, the polish's cost counted with the runs before it
+    env.update(MODE="cpu", POLISH="1", OUT="")
     r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert steps == {m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())["global_step"]
-                     for m in steps}
+    assert trained == {m: steps(m) for m in trained}
+    per_epoch = -(-24 // 8)   # SIZE=tiny: 24 problems, batches of 8
+    assert {steps(m + "-polish") for m in ("coconut", "cot", "nocot")} == {per_epoch}
+    log = [json.loads(x) for x in (tmp_path / "runs" / "coconut-polish" / "log.jsonl").read_text().splitlines()]
+    assert {e["stage"] for e in log if "checkpoint" in e} == {6}   # never back to the chain of thought
+    for name in names:
+        prov = json.loads((tmp_path / "shipped" / name / "provenance.json").read_text())
+        assert "POLISH=1 POLISH_LR=3e-4" in prov["command"] and "and 1 more at learning rate" in prov["description"]
+        assert len(prov["cost"]["stages"]) == 3 and list(prov["cost"]["stages"])[-1].endswith("-polish")
+        assert next(iter(prov["results"].values()))["model"].endswith("-polish/latest")
 
 
 def test_the_audit_reads_index_rules_raw_and_relabelled(real):

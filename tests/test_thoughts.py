@@ -255,6 +255,24 @@ def test_context_overflow_is_typed(tiny_data, tmp_path):
         think(explorer.Model(hf.eval(), tok), "Every a is a b . Every b is a c . Is", 1)
 
 
+def test_a_run_from_a_base_can_start_at_a_later_stage(tiny_data, tmp_path):
+    """start_stage: a run that goes on from a model that already went through the curriculum trains at its
+    last stage from the first epoch (every step a thought), not at the chain of thought again."""
+    import explorer
+
+    T.Trainer(tiny_data[:4], tmp_path / "a", tiny_cfg(num_epochs=3, save_every=100), progress=False).train()
+    cfg = tiny_cfg(num_epochs=1, save_every=100, start_stage=2)
+    assert [cfg.stage(e) for e in range(3)] == [2, 3, 4] and cfg.n_thoughts(cfg.stage(0)) == 2
+    more = T.Trainer(tiny_data[:4], tmp_path / "b", cfg, base=tmp_path / "a" / "latest", progress=False)
+    batch = more.recipe.epoch_batches(0)[0]
+    latent = more.recipe.ids["<latent>"]
+    assert ((batch["input_ids"] == latent).sum(1) == 2).all()        # two thoughts in every example
+    more.train()
+    assert explorer.load_model(tmp_path / "b" / "latest", device="cpu").hf.config.coconut["n_thoughts"] == 2
+    with pytest.raises(InputError, match="start_stage"):
+        tiny_cfg(start_stage=-1).check()
+
+
 def test_optimizer_is_reset_at_each_stage(tiny_data, tmp_path):
     def adam_steps(method):
         tr = T.Trainer(tiny_data, tmp_path / method, tiny_cfg(method=method, num_epochs=2, save_every=100),

@@ -237,6 +237,31 @@ def test_the_cost_counts_cpu_time_apart_from_waiting_and_says_when_it_is_unknown
     assert "cpu_minutes" not in run_cost([tmp_path / "run"], "cpu")
 
 
+def test_a_run_from_a_shipped_model_counts_the_shipped_models_cost(tmp_path):
+    """`train ship RUN NAME --stages SHIPPED_FOLDER`: a run that went on from a shipped model (its --base) adds
+    the stages that model's provenance records; a folder that records none is a typed error naming the fix."""
+    from explorer.errors import SaveFileError
+    from explorer.training.ship import run_cost, ship_checkpoint
+
+    loop = LoopConfig(num_epochs=1, batch_size=8, save_every=1000, device="cpu")
+    Trainer(ToyRecipe(), tmp_path / "more", loop, progress=False).train()
+    earlier = {"device": "cpu", "train_minutes": 12.5, "stages": {"m-warm": {"minutes": 2.5, "steps": 10},
+                                                                   "m": {"minutes": 10.0, "steps": 40}}}
+    (tmp_path / "m.json").write_text(json.dumps({"cost": earlier}))
+    src = tmp_path / "ckpt"
+    src.mkdir()
+    for f in ("config.json", "model.safetensors"):
+        (src / f).write_text("{}")
+    shipped = ship_checkpoint(src, "m", description="d", provenance={"cost": earlier}, dest_root=tmp_path / "shipped")
+    cost = run_cost([shipped, tmp_path / "more"], "cpu")
+    assert list(cost["stages"]) == ["m-warm", "m", "more"]
+    assert cost["train_minutes"] == round(12.5 + cost["stages"]["more"]["minutes"], 1)
+    assert "cpu_minutes" not in cost    # the shipped stages did not record CPU time
+    (shipped / "provenance.json").write_text(json.dumps({"cost": {"device": "cpu"}}))
+    with pytest.raises(SaveFileError, match="pass the run folders"):
+        run_cost([shipped, tmp_path / "more"], "cpu")
+
+
 def test_the_optimizer_is_fused_on_a_gpu_only(tmp_path):
     t = Trainer(ToyRecipe(), tmp_path / "run", LoopConfig(num_epochs=1, batch_size=8, device="cpu"), progress=False)
     assert t.optimizer.param_groups[0]["fused"] is False

@@ -4,7 +4,7 @@ Each problem is ``question + "\\n"``, its reasoning ``steps`` (each + ``"\\n"``)
 answer`` + EOS. Stage 0 is the full chain of thought; stage k replaces the first k steps by
 k·c continuous thoughts between ``<bot>`` and ``<eot>`` (stages past ``max_latent_stage`` drop every
 step and keep ``max_latent_stage``·c thoughts when ``pad_latent_to_max``). The loss is only on the
-language after ``<eot>``. The stage is ``epoch // epochs_per_stage``; the optimizer is reset when
+language after ``<eot>``. The stage is ``start_stage + epoch // epochs_per_stage``; the optimizer is reset when
 the stage changes; ``uniform_prob`` mixes in examples of a uniformly drawn stage. Baselines:
 ``method="cot"`` (always stage 0, no markers) and ``method="no_cot"`` (question → answer).
 ``frontier_loss`` > 0 (graph tokens) is the Coconut-BFS variant: each thought's next-token
@@ -81,6 +81,8 @@ class TrainConfig:
     c_thought: int = 1
     max_latent_stage: int = 6
     epochs_per_stage: int = 5
+    start_stage: int = 0                # the stage of epoch 0: a run from a --base that already went through the
+                                        # earlier stages goes on at its last one instead of starting again at CoT
     num_epochs: int = 50
     pad_latent_to_max: bool = True
     uniform_prob: float = 0.0
@@ -113,8 +115,8 @@ class TrainConfig:
     def check(self) -> None:
         if self.method not in ("coconut", "cot", "no_cot"):
             raise InputError(f"method must be 'coconut', 'cot' or 'no_cot', got {self.method!r}.")
-        if self.c_thought < 1 or self.max_latent_stage < 0 or self.epochs_per_stage < 1:
-            raise InputError("c_thought and epochs_per_stage must be >= 1 and max_latent_stage >= 0.")
+        if self.c_thought < 1 or self.max_latent_stage < 0 or self.epochs_per_stage < 1 or self.start_stage < 0:
+            raise InputError("c_thought and epochs_per_stage must be >= 1, and max_latent_stage and start_stage >= 0.")
         if not 0.0 <= self.uniform_prob <= 1.0:
             raise InputError(f"uniform_prob must be in [0, 1], got {self.uniform_prob}.")
         if self.frontier_loss < 0 or (self.frontier_loss and (self.method != "coconut" or self.encoding != "graph")):
@@ -150,7 +152,7 @@ class TrainConfig:
         return self.markers == "yes" or (self.markers == "auto" and self.encoding == "words")
 
     def stage(self, epoch: int) -> int:
-        return epoch // self.epochs_per_stage if self.method == "coconut" else 0
+        return self.start_stage + epoch // self.epochs_per_stage if self.method == "coconut" else 0
 
     def n_thoughts(self, stage: int) -> int:
         if self.method != "coconut":
@@ -167,7 +169,7 @@ class CoconutRecipe(training.ProblemRecipe):
     """The Coconut curriculum (and its CoT / no-CoT baselines) as a recipe of the one trainer."""
 
     format = STATE_FORMAT
-    resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "uniform_prob", "encoding", "arch",
+    resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "start_stage", "uniform_prob", "encoding", "arch",
                    "frontier_loss", "markers", "exact_thoughts")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:

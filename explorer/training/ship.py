@@ -36,12 +36,18 @@ def ship_checkpoint(src: str | Path, name: str, *, description: str, provenance:
 
 def run_cost(run_dirs: Sequence[str | Path], device: str, note: str | None = None) -> dict[str, Any]:
     """What the runs behind a model cost (a warm-up stage and the main run, say): training minutes
-    (wall clock) and steps of each, from their checkpoints, their sum and the device, for provenance;
+    (wall clock) and steps of each, from their checkpoints, their sum and the device, for provenance
+    (a shipped model's folder among ``run_dirs`` — one a run started from with ``--base`` — adds the
+    stages its ``provenance.json`` records);
     ``cpu_minutes`` too (the process's CPU time: all its threads, and nothing while it was paused)
     when every run recorded it, and ``note`` where a person has more to say of the cost."""
-    stages = {}
+    stages: dict[str, dict[str, Any]] = {}
     for run_dir in run_dirs:
         state_file = Path(run_dir) / "latest" / "trainer_state.json"
+        shipped = Path(run_dir) / "provenance.json"
+        if not state_file.exists() and shipped.is_file():   # a shipped model a run went on from: its stages
+            stages.update(_shipped_stages(shipped))
+            continue
         try:
             state = json.loads(state_file.read_text(encoding="utf-8"))
             stages[Path(run_dir).name] = {"minutes": round(float(state["elapsed_s"]) / 60, 1),
@@ -59,6 +65,18 @@ def run_cost(run_dirs: Sequence[str | Path], device: str, note: str | None = Non
     return cost
 
 
+def _shipped_stages(provenance: Path) -> dict[str, dict[str, Any]]:
+    try:
+        cost = json.loads(provenance.read_text(encoding="utf-8"))["cost"]
+        stages = {str(k): dict(v) for k, v in cost["stages"].items()}
+        if not all(isinstance(v.get("minutes"), (int, float)) for v in stages.values()):
+            raise ValueError("a stage without minutes")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise SaveFileError(f"{provenance} records no cost stages ({e}); pass the run folders it was trained in "
+                            "instead.") from e
+    return stages
+
+
 def main(argv: list[str] | None = None) -> int:
     """``latent-explorer train ship RUN_DIR NAME --description D --command C [--results FILE ...]``:
     ship ``RUN_DIR/latest`` as NAME with its cost and measured results."""
@@ -73,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--description", required=True)
     ap.add_argument("--command", required=True, help="the one command that reproduces the model")
     ap.add_argument("--device", default="cpu", help="where it was trained (for the cost)")
-    ap.add_argument("--stages", nargs="*", default=[], help="earlier runs it started from (their cost counts too)")
+    ap.add_argument("--stages", nargs="*", default=[],
+                    help="earlier runs it started from, or a shipped model's folder (their cost counts too)")
     ap.add_argument("--cost-note", default=None,
                     help="what a person has to add to the measured cost (a run paused while something else ran, say)")
     ap.add_argument("--results", nargs="*", default=[], help="JSON files of measured results (key: file stem)")

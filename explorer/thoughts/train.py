@@ -169,8 +169,8 @@ class CoconutRecipe(training.ProblemRecipe):
     """The Coconut curriculum (and its CoT / no-CoT baselines) as a recipe of the one trainer."""
 
     format = STATE_FORMAT
-    resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "start_stage", "uniform_prob", "encoding", "arch",
-                   "frontier_loss", "markers", "exact_thoughts")
+    resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "start_stage", "uniform_prob",
+                   "encoding", "arch", "frontier_loss", "markers", "exact_thoughts")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(data, cfg, **kw)

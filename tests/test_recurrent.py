@@ -580,11 +580,11 @@ def test_iteration_supervision_teaches_iteration_j_the_concepts_within_j_hops(to
 def test_coda_at_positions_equals_the_whole_coda_read_there():
     """Training reads the coda at its questions only: the same logits (and gradients) as the coda over
     every token read at those positions, with rows holding different numbers of questions, one or two
-    coda blocks."""
+    coda blocks or none."""
     from explorer.recurrent.model import RecurrentConfig, RecurrentForCausalLM
 
     pos = torch.tensor([[2, 16], [0, 0], [2, 3], [0, 9], [2, 3]])   # row 1 asks nothing, row 2 twice at 3
-    for n_coda in (1, 2):
+    for n_coda in (0, 1, 2):
         torch.manual_seed(n_coda)
         hf = RecurrentForCausalLM(RecurrentConfig(n_embd=32, n_heads=4, intermediate_size=48, vocab_size=40,
                                                   n_layers_in_coda=n_coda))
@@ -597,6 +597,25 @@ def test_coda_at_positions_equals_the_whole_coda_read_there():
         torch.testing.assert_close(at, full, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(g_at, g_full, atol=1e-5, rtol=1e-5)
         assert g_at[:2, 10:].abs().max() == 0   # causal: rows 0 and 1 read nothing after position 9
+
+
+def test_a_recurrent_model_without_a_coda_reads_its_state_through_the_tied_unembedding(tmp_path):
+    """n_coda=0: the last state goes through the final norm to the unembedding (the embedding matrix),
+    so the node sets each iteration holds live in the space the lookup reads; it trains on graph reach."""
+    from explorer.recurrent.train import TrainConfig, Trainer
+    from explorer.tasks.prosqa.generate import GeneratorConfig, generate as make
+
+    data = make(6, seed=3, cfg=GeneratorConfig(min_nodes=6, max_nodes=8, min_hops=1, max_hops=2))
+    cfg = TrainConfig(batch_size=3, max_steps=2, n_embd=16, n_heads=2, intermediate_size=16, mean_recurrence=2,
+                      backprop_depth=2, threads=1, task="reach", encoding="graph", n_coda=0, save_every=100)
+    t = Trainer(data, tmp_path / "r", cfg, progress=False)
+    t.train()
+    hf = t.model.eval()
+    assert len(hf.transformer.coda) == 0 and hf.lm_head.weight is hf.transformer.wte.weight
+    x = torch.randn(1, 5, 16)
+    torch.testing.assert_close(hf.coda(x), (hf.transformer.ln_f(hf.transformer.ln_f(x)) @ hf.transformer.wte.weight.T))
+    with pytest.raises(InputError, match="n_coda >= 0"):
+        TrainConfig(n_coda=-1).check()
 
 
 def test_graph_reach_questions_cover_every_node_before_repeating_one():

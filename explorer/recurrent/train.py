@@ -113,8 +113,9 @@ class TrainConfig:
             raise InputError(f"encoding must be 'words' or 'graph', got {self.encoding!r}.")
         if self.encoding == "graph" and self.task != "reach":
             raise InputError("encoding='graph' needs task='reach' (the answer is read as the option the root reaches).")
-        if min(self.n_embd, self.n_heads, self.intermediate_size, self.n_prelude, self.n_core, self.n_coda) < 1:
-            raise InputError("n_embd, n_heads, intermediate_size, n_prelude, n_core and n_coda must be >= 1.")
+        if min(self.n_embd, self.n_heads, self.intermediate_size, self.n_prelude, self.n_core) < 1 or self.n_coda < 0:
+            raise InputError("n_embd, n_heads, intermediate_size, n_prelude and n_core must be >= 1, n_coda >= 0 "
+                             "(0: the state is read by the final norm and the tied unembedding alone).")
         if self.n_embd % self.n_heads:
             raise InputError(f"n_embd ({self.n_embd}) must be a multiple of n_heads ({self.n_heads}).")
         self.loop().check()

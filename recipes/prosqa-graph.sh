@@ -83,8 +83,11 @@ MAIN=(--train "$RUNS/train.json" --valid "$RUNS/heldout.json" --eval-limit "$EVA
 POLISHED=(--train "$RUNS/train.json" --valid "$RUNS/heldout.json" --eval-limit "$EVAL_N" --num-epochs "$POLISH"
           "${SHARED[@]}" --lr "$POLISH_LR" --seed 1 ${MINUTES:+--max-minutes "$MINUTES"})
 GPT=(--arch llama --n-layer "$L" --n-embd "$D" --n-head "$H")
+# no coda: the state is read by the final norm and the tied unembedding, so the node set an iteration holds lies in
+# the embedding space the next iteration's lookup reads (why Coconut's thoughts compose); on small graphs the second
+# hop formed without the coda and not with it (docs/thoughts.md, status)
 REC=(--task reach --queries "$QUERIES" --n-embd "$D" --n-heads "$H" --intermediate-size $((4 * D)) --n-prelude 1 --n-core 1
-     --n-coda 1 --mean-recurrence 8 --backprop-depth 8 --recurrence fixed --supervise iterations)
+     --n-coda 0 --mean-recurrence 8 --backprop-depth 8 --recurrence fixed --supervise iterations)
 
 train_one() {  # one model: the warm-up on small graphs, the main run from its weights (--base), then the polish
   local m=$1 dir=$RUNS/$1
@@ -154,7 +157,7 @@ if [ "${SHIP:-0}" = 1 ]; then
       coconut) what="Coconut$bfs, a Llama-style transformer ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1)" ;;
       cot) what="Chain of thought, a Llama-style transformer ($shape; the path as node tokens, then the answer)" ;;
       nocot) what="No-CoT, a Llama-style transformer ($shape; the answer straight away)" ;;
-      recurrent) what="Recurrent-depth model (prelude 1, core 1 iterated, coda 1; $shape; iteration j taught the nodes within j hops)" ;;
+      recurrent) what="Recurrent-depth model (prelude 1, core 1 iterated, no coda: the state read by the tied unembedding; $shape; iteration j taught the nodes within j hops)" ;;
     esac
     results=("$RUNS/$m-eval.json")
     if [ "$m" = coconut ]; then results+=("$RUNS/$m-eval-hops.json"); fi

@@ -222,7 +222,7 @@ def test_exact_thoughts_one_per_hop_then_the_model_says_when_to_stop(tmp_path):
     data = generate(24, seed=5)
     cfg = TrainConfig(method="coconut", encoding="graph", exact_thoughts=True, n_layer=1, n_embd=16, n_head=2,
                       batch_size=24, num_epochs=1, epochs_per_stage=1, max_latent_stage=6, device="cpu", threads=1,
-                      save_every=100, uniform_prob=0.0)
+                      save_every=100, uniform_prob=0.0, group_by_length=False)   # rows in the shuffle's order
     t = Trainer(data, tmp_path / "run", cfg, progress=False)
     latent, a = (t.tokenizer.convert_tokens_to_ids(x) for x in (G.LATENT, G.A))
     order = np.random.default_rng([cfg.seed, 9]).permutation(len(data))
@@ -278,7 +278,7 @@ def test_coconut_bfs_teaches_each_thought_its_frontier(tmp_path, real):
     data = [p for p in generate(64, seed=4) if len(p["steps"]) >= 3][:16]
     cfg = TrainConfig(method="coconut", encoding="graph", frontier_loss=1.0, n_layer=1, n_embd=32, n_head=2,
                       batch_size=16, num_epochs=40, epochs_per_stage=1, max_latent_stage=2, lr=3e-3, device="cpu",
-                      threads=1, save_every=1000, warmup_steps=0)
+                      threads=1, save_every=1000, warmup_steps=0, group_by_length=False)  # rows in the shuffle's order
     t = Trainer(data, tmp_path / "run", cfg, progress=False)
     batch = t.recipe.epoch_batches(5)[0]                       # past the last stage: two thoughts per problem
     latent = t.recipe.ids[G.LATENT]
@@ -441,3 +441,32 @@ def test_the_shipped_graph_recurrent_model_reproduces_its_published_numbers(real
     assert got["adaptive"]["mean_iterations_by_hops"] == pytest.approx(want["adaptive"]["mean_iterations_by_hops"],
                                                                        abs=0.05)
     assert "recipes/prosqa-graph.sh" in prov["command"] and prov["cost"]["train_minutes"] > 0
+
+
+@pytest.mark.parametrize("method", ["coconut", "recurrent"])
+def test_an_epoch_of_graph_problems_is_batched_by_length(method):
+    """Both graph-token trainers batch problems of similar length by default (less padding), every
+    problem once an epoch, and the same batches for the same epoch (what an exact resume needs)."""
+    data = generate(256, seed=4)
+    if method == "coconut":
+        from explorer.thoughts.train import CoconutRecipe as R, TrainConfig as C
+        kw = dict(method="coconut", encoding="graph", n_layer=1, n_embd=16, n_head=2, batch_size=16, start_stage=6,
+                  exact_thoughts=True)
+    else:
+        from explorer.recurrent.train import RecurrentRecipe as R, TrainConfig as C
+        kw = dict(encoding="graph", n_embd=16, n_heads=2, intermediate_size=32, n_core=1, batch_size=16, queries=4)
+
+    def epoch(grouped: bool, e: int = 0) -> tuple[list[dict], int]:
+        recipe = R(data, C(**kw, group_by_length=grouped))
+        recipe.build(None)
+        return recipe.epoch_batches(e), int(recipe.tokenizer.pad_token_id)
+
+    def real_share(batches: list[dict], pad: int) -> float:
+        return sum(int((b["input_ids"] != pad).sum()) for b in batches) / sum(b["input_ids"].numel() for b in batches)
+
+    (grouped, pad), (plain, _) = epoch(True), epoch(False)
+    assert sum(len(b["input_ids"]) for b in grouped) == sum(len(b["input_ids"]) for b in plain) == 256
+    assert real_share(plain, pad) + 0.05 < real_share(grouped, pad)
+    again, _ = epoch(True)
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(grouped, again))
+    assert not torch.equal(epoch(True, 1)[0][0]["input_ids"], grouped[0]["input_ids"])

@@ -268,3 +268,27 @@ def test_the_optimizer_is_fused_on_a_gpu_only(tmp_path):
     t.device = torch.device("cuda")   # what the rule sees on a GPU (fused AdamW also runs on CPU tensors)
     opt, _ = t._new_optimizer()
     assert opt.param_groups[0]["fused"] is True
+
+
+def test_length_grouped_batches_cover_the_epoch_once_with_little_padding():
+    import math
+    import random
+
+    from explorer.training import length_grouped_batches
+
+    rng = random.Random(0)
+    lengths = [rng.randint(60, 220) for _ in range(1000)]
+    grouped = length_grouped_batches(lengths, 32, seed=3)
+    assert sorted(i for b in grouped for i in b) == list(range(1000))          # every example once
+    assert len(grouped) == math.ceil(1000 / 32) and max(map(len, grouped)) == 32
+    assert grouped == length_grouped_batches(lengths, 32, seed=3) != length_grouped_batches(lengths, 32, seed=4)
+
+    def real_share(batches: list[list[int]]) -> float:
+        return sum(lengths[i] for b in batches for i in b) / sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+    plain = length_grouped_batches(lengths, 32, seed=3, by_length=False)
+    assert plain == [list(range(s, min(s + 32, 1000))) for s in range(0, 1000, 32)]     # in order: the caller shuffled
+    assert real_share(plain) < 0.8 < 0.9 < real_share(grouped)
+    # the batches are shuffled too: an epoch does not run from long to short within each mega-batch
+    longest = [max(lengths[i] for i in b) for b in grouped]
+    assert longest != sorted(longest, reverse=True) and longest != sorted(longest)

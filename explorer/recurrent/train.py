@@ -92,6 +92,7 @@ class TrainConfig:
     #                              without recurrence, the no-CoT baseline)
     encoding: str = "words"      # "words" (ProsQA's names) or "graph" (graph tokens, relabelled per epoch; task reach)
     schedule: str = "constant"   # after the warm-up: "constant" or "cosine" (see explorer.training.LoopConfig)
+    group_by_length: bool = True  # batches of problems of similar length (less padding; explorer.training.recipe)
     precision: str = "fp32"      # "bf16": autocast on CUDA
     save_minutes: float | None = None   # also checkpoint every this many minutes
     max_minutes: float | None = None    # stop (resumably) after this many minutes of training
@@ -150,7 +151,7 @@ class RecurrentRecipe(training.ProblemRecipe):
 
     format = STATE_FORMAT
     resume_keys = ("mean_recurrence", "backprop_depth", "n_embd", "n_core", "task", "queries", "max_hops",
-                   "supervise", "recurrence", "encoding")
+                   "supervise", "recurrence", "encoding", "group_by_length")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(data, cfg, **kw)
@@ -207,13 +208,17 @@ class RecurrentRecipe(training.ProblemRecipe):
     def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
         order = np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.data))
         pad = int(self.tokenizer.pad_token_id)
-        bs = self.cfg.batch_size
         if self.cfg.task == "reach":  # statement order (or node labels) and questions drawn afresh each epoch, seeded
             rng = random.Random(self.cfg.seed * 1_000_003 + epoch)
             ex = [self._encode_reach(int(j), rng) for j in order]
             V = self.hf.config.vocab_size
-            return [collate_reach(ex[i:i + bs], pad, V) for i in range(0, len(ex), bs)]
-        return [collate_right([self.examples[int(j)] for j in order[i:i + bs]], pad) for i in range(0, len(order), bs)]
+            return [collate_reach([ex[i] for i in b], pad, V) for b in self._batches([len(e[0]) for e in ex], epoch)]
+        ex = [self.examples[int(j)] for j in order]
+        return [collate_right([ex[i] for i in b], pad) for b in self._batches([len(e[0]) for e in ex], epoch)]
+
+    def _batches(self, lengths: list[int], epoch: int) -> list[list[int]]:
+        return training.length_grouped_batches(lengths, self.cfg.batch_size, self.cfg.seed * 1_000_003 + epoch,
+                                               by_length=self.cfg.group_by_length)
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, Any]]:
         """The recurrence drawn from ``(seed, step)``: ``n`` iterations without gradient, ``k`` with."""

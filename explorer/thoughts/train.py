@@ -108,6 +108,7 @@ class TrainConfig:
     arch: str = "gpt2"                  # "gpt2" (absolute positions) or "llama" (rotary positions)
     warmup_steps: int = 0
     schedule: str = "constant"          # "constant" or "cosine" (see explorer.training.LoopConfig)
+    group_by_length: bool = True        # batches of problems of similar length (less padding; explorer.training.recipe)
     precision: str = "fp32"             # "bf16": autocast on CUDA
     save_minutes: float | None = None   # also checkpoint every this many minutes
     max_minutes: float | None = None    # stop (resumably) after this many minutes of training
@@ -170,7 +171,7 @@ class CoconutRecipe(training.ProblemRecipe):
 
     format = STATE_FORMAT
     resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "start_stage", "uniform_prob",
-                   "encoding", "arch", "frontier_loss", "markers", "exact_thoughts")
+                   "encoding", "arch", "frontier_loss", "markers", "exact_thoughts", "group_by_length")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(data, cfg, **kw)
@@ -227,20 +228,21 @@ class CoconutRecipe(training.ProblemRecipe):
         relabel = random.Random(self.cfg.seed * 1_000_003 + epoch)
         order = rng.permutation(len(self.data))
         stage = self.cfg.stage(epoch)
+        exs, frs = [], []
+        for j in order:
+            t = self._tokenized(int(j), relabel)
+            s = stage
+            if self.cfg.method == "coconut" and self.cfg.uniform_prob and rng.random() < self.cfg.uniform_prob:
+                s = int(rng.integers(0, len(t.steps) + 1))
+            exs.append(build_example(t, s, self.cfg, self.ids))
+            frs.append(t.frontiers or [])
         out = []
-        for i in range(0, len(order), self.cfg.batch_size):
-            exs, frs = [], []
-            for j in order[i:i + self.cfg.batch_size]:
-                t = self._tokenized(int(j), relabel)
-                s = stage
-                if self.cfg.method == "coconut" and self.cfg.uniform_prob and rng.random() < self.cfg.uniform_prob:
-                    s = int(rng.integers(0, len(t.steps) + 1))
-                exs.append(build_example(t, s, self.cfg, self.ids))
-                frs.append(t.frontiers or [])
-            batch = collate(exs, int(self.tokenizer.pad_token_id), self.ids.get(LATENT))
+        for b in training.length_grouped_batches([len(ids) for ids, _ in exs], self.cfg.batch_size,
+                                                 self.cfg.seed * 1_000_003 + epoch, by_length=self.cfg.group_by_length):
+            batch = collate([exs[i] for i in b], int(self.tokenizer.pad_token_id), self.ids.get(LATENT))
             if self.cfg.frontier_loss:
-                batch["frontier"] = frontier_targets(exs, frs, self.ids[LATENT], self.cfg.c_thought,
-                                                     graph_tokens.MAX_NODES)
+                batch["frontier"] = frontier_targets([exs[i] for i in b], [frs[i] for i in b], self.ids[LATENT],
+                                                     self.cfg.c_thought, graph_tokens.MAX_NODES)
             out.append(batch)
         return out
 

@@ -10,8 +10,8 @@ trainer with per-method pieces.
 from .checkpoint import load_pretrained, read_checkpoint, save_checkpoint
 from .cli import config_from_dict, training_main
 from .loop import LoopConfig, ProblemTrainer, Trainer, TrainState, total_steps
-from .recipe import ProblemRecipe, Recipe, RecipeDefaults, check_same_run, shuffled_batches
+from .recipe import ProblemRecipe, Recipe, RecipeDefaults, check_same_run, length_grouped_batches, shuffled_batches
 from .ship import SHIP_FILES, ship_checkpoint
 
-__all__ = ["Trainer", "ProblemTrainer", "TrainState", "LoopConfig", "Recipe", "RecipeDefaults", "ProblemRecipe", "shuffled_batches", "check_same_run", "total_steps", "save_checkpoint",
+__all__ = ["Trainer", "ProblemTrainer", "TrainState", "LoopConfig", "Recipe", "RecipeDefaults", "ProblemRecipe", "shuffled_batches", "length_grouped_batches", "check_same_run", "total_steps", "save_checkpoint",
            "read_checkpoint", "load_pretrained", "training_main", "config_from_dict", "ship_checkpoint", "SHIP_FILES"]

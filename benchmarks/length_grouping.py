@@ -26,23 +26,23 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results" / "length_grouping.md"
 
 
-def recipes(problems: list[dict[str, Any]], batch: int, grouped: bool) -> dict[str, Any]:
-    """The recipe's two graph-token models at its CPU sizes (d=128): Coconut at its last stage (six
-    thoughts at most, one per hop, then [A]; the frontier loss) and the recurrent model (16 questions
-    a graph, 8 iterations with gradient, no coda)."""
+def make_recipe(name: str, problems: list[dict[str, Any]], batch: int, grouped: bool) -> Any:
+    """One of the recipe's two graph-token models at its CPU sizes (d=128): ``"coconut"`` at its last
+    stage (six thoughts at most, one per hop, then [A]; the frontier loss) or ``"recurrent"`` (16
+    questions a graph, 8 iterations with gradient, no coda)."""
     from explorer.recurrent.train import RecurrentRecipe
     from explorer.recurrent.train import TrainConfig as RecurrentConfig
     from explorer.thoughts.train import CoconutRecipe
     from explorer.thoughts.train import TrainConfig as CoconutConfig
 
-    coconut = CoconutConfig(method="coconut", encoding="graph", arch="llama", n_layer=2, n_embd=128, n_head=4,
-                            batch_size=batch, start_stage=6, frontier_loss=1.0, exact_thoughts=True,
-                            uniform_prob=0.1, group_by_length=grouped)
-    recurrent = RecurrentConfig(encoding="graph", task="reach", queries=16, n_embd=128, n_heads=4,
-                                intermediate_size=512, n_prelude=1, n_core=1, n_coda=0, mean_recurrence=8,
-                                backprop_depth=8, recurrence="fixed", supervise="iterations", batch_size=batch,
-                                group_by_length=grouped)
-    return {"coconut": CoconutRecipe(problems, coconut), "recurrent": RecurrentRecipe(problems, recurrent)}
+    if name == "coconut":
+        return CoconutRecipe(problems, CoconutConfig(
+            method="coconut", encoding="graph", arch="llama", n_layer=2, n_embd=128, n_head=4, batch_size=batch,
+            start_stage=6, frontier_loss=1.0, exact_thoughts=True, uniform_prob=0.1, group_by_length=grouped))
+    return RecurrentRecipe(problems, RecurrentConfig(
+        encoding="graph", task="reach", queries=16, n_embd=128, n_heads=4, intermediate_size=512, n_prelude=1,
+        n_core=1, n_coda=0, mean_recurrence=8, backprop_depth=8, recurrence="fixed", supervise="iterations",
+        batch_size=batch, group_by_length=grouped))
 
 
 def real_share(batches: list[dict[str, torch.Tensor]], pad_id: int) -> float:
@@ -66,11 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("coconut", "recurrent"):
         runs = {}
         for grouped in (False, True):
-            recipe = recipes(problems, args.batch, grouped)[name]
-            model = recipe.build(None)
-            batches = recipe.epoch_batches(0)
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-            runs[grouped] = (recipe, model, batches, opt, [])
+            r = make_recipe(name, problems, args.batch, grouped)
+            model = r.build(None)
+            runs[grouped] = (r, model, r.epoch_batches(0), torch.optim.AdamW(model.parameters(), lr=1e-4), [])
         n_steps = min(args.steps or len(runs[True][2]), len(runs[True][2]))
         for step in range(-1, n_steps):   # step -1: one warm-up step each, on the first batch
             for grouped in (False, True) if step % 2 else (True, False):

@@ -320,6 +320,35 @@ def test_coconut_bfs_teaches_each_thought_its_frontier(tmp_path, real):
     assert frontier_after(t) < frontier_after(plain) - 0.5
 
 
+def test_reach_targets_teach_each_thought_every_node_within_its_hops(tmp_path):
+    """thought_targets="reach": thought k is taught the union of the frontiers of hops 1..k+1 (what the
+    recurrent model's iterations are taught), the same relabelling as the frontier; the setting needs the loss,
+    and a run keeps the targets it started with."""
+    from explorer.tasks.prosqa.graph import hop_sets
+    from explorer.thoughts.train import TrainConfig, Trainer
+
+    with pytest.raises(InputError, match="--frontier-loss 1"):
+        TrainConfig(method="coconut", encoding="graph", thought_targets="reach").check()
+    with pytest.raises(InputError, match="frontier, reach"):
+        TrainConfig(method="coconut", encoding="graph", frontier_loss=1.0, thought_targets="all").check()
+    data = [p for p in generate(64, seed=4) if len(p["steps"]) >= 3][:8]
+    cfg = TrainConfig(method="coconut", encoding="graph", frontier_loss=1.0, thought_targets="reach", n_layer=1,
+                      n_embd=16, n_head=2, batch_size=8, num_epochs=1, epochs_per_stage=1, max_latent_stage=3,
+                      device="cpu", threads=1, save_every=1000, group_by_length=False)
+    t = Trainer(data, tmp_path / "run", cfg, progress=False)
+    relabel = random.Random(11)
+    t0 = t.recipe._tokenized(0, relabel)
+    lab = G.relabelling(len(data[0]["idx_to_symbol"]), random.Random(11))
+    walks, _ = hop_sets(data[0], 3)
+    assert t0.frontiers == [sorted({lab[n] for h in range(1, k + 1) for n in walks[h]}) for k in (1, 2, 3)]
+    assert set(t0.frontiers[0]) < set(t0.frontiers[2])       # the sets grow: walks[1] alone is not all of them
+    frontier = Trainer(data, tmp_path / "frontier", dataclasses.replace(cfg, thought_targets="frontier"), progress=False)
+    assert frontier.recipe._tokenized(0, random.Random(11)).frontiers == [sorted(lab[n] for n in walks[h]) for h in (1, 2, 3)]
+    t.train()
+    with pytest.raises(InputError, match="thought_targets"):
+        Trainer(data, tmp_path / "run", dataclasses.replace(cfg, thought_targets="frontier"), progress=False).train()
+
+
 @pytest.mark.slow
 def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
     """recipes/prosqa-graph.sh at SIZE=tiny: the GPU command (DEVICE=cpu), as the device machine runs it (no

@@ -30,7 +30,8 @@ class Tokenized:
     steps: list[list[int]]
     answer: list[int]
     #: per hop h = 1, 2, …: the tokens of the nodes at the end of a walk of exactly h edges from the
-    #: root (the BFS frontier a thought is taught to hold with ``frontier_loss``); graph tokens only
+    #: root (the BFS frontier a thought is taught to hold with ``frontier_loss``; with
+    #: ``thought_targets="reach"``, of every node within h hops); graph tokens only
     frontiers: list[list[int]] | None = None
 
 

@@ -10,7 +10,9 @@ the stage changes; ``uniform_prob`` mixes in examples of a uniformly drawn stage
 ``frontier_loss`` > 0 (graph tokens) is the Coconut-BFS variant: each thought's next-token
 distribution is also taught the uniform distribution over its BFS frontier (the nodes at the end of
 a walk of exactly k edges from the root for the k-th thought), instead of only through the language
-after ``<eot>``. Graph tokens lay thoughts out as the superposition paper does: no markers, the first
+after ``<eot>``; with ``thought_targets="reach"`` the k-th thought is taught every node within k hops
+instead (the recurrent model's targets: a thought then holds all the root has reached so far, and a
+thought more than the path needs keeps the answer). Graph tokens lay thoughts out as the superposition paper does: no markers, the first
 thought is the root's own hidden state (``markers``); with ``exact_thoughts`` a problem gets one
 thought per hop of its path at most, the token after the last thought is ``[A]``, and so the model
 learns when to stop (the engine thinks until it predicts ``[A]``: ``config.coconut["stop_on"]``).
@@ -50,6 +52,9 @@ from ..tasks.prosqa.graph import hop_sets
 from .data import Tokenized, build_example, coconut_forward, collate, frontier_loss, frontier_targets, tokenize_problem
 from .engine import BOT, EOT, LATENT
 
+THOUGHT_TARGETS = ("frontier", "reach")
+"""What the frontier loss teaches thought k (``TrainConfig.thought_targets``)."""
+
 STATE_FORMAT = "latent-explorer.coconut-trainer/2"
 
 
@@ -87,6 +92,8 @@ class TrainConfig:
     pad_latent_to_max: bool = True
     uniform_prob: float = 0.0
     frontier_loss: float = 0.0          # Coconut-BFS: weight of each thought's frontier loss (graph tokens)
+    thought_targets: str = "frontier"   # what frontier_loss teaches thought k: "frontier" (the nodes exactly k hops
+                                        # from the root, Coconut-BFS) or "reach" (every node within k hops)
     exact_thoughts: bool = False        # graph tokens: as many thoughts as the path has hops, then "[A]": the model
                                         # learns when to stop thinking (the superposition paper's layout)
     markers: str = "auto"               # <bot>/<eot> around the thoughts: "yes", "no", or "auto" (words: yes, as
@@ -124,6 +131,11 @@ class TrainConfig:
             raise InputError(f"frontier_loss (got {self.frontier_loss}) is a weight >= 0 and teaches continuous "
                              "thoughts their BFS frontier in graph tokens: use it with --method coconut "
                              "--encoding graph, or set it to 0.")
+        if self.thought_targets not in THOUGHT_TARGETS:
+            raise InputError(f"thought_targets must be one of {', '.join(THOUGHT_TARGETS)}, got {self.thought_targets!r}.")
+        if self.thought_targets != "frontier" and not self.frontier_loss:
+            raise InputError(f"thought_targets={self.thought_targets!r} says what the frontier loss teaches each thought; "
+                             "give it a weight (--frontier-loss 1) or leave thought_targets at 'frontier'.")
         if self.arch not in ARCHS:
             raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}.")
         if self.exact_thoughts and (self.method != "coconut" or self.encoding != "graph"):
@@ -171,7 +183,8 @@ class CoconutRecipe(training.ProblemRecipe):
 
     format = STATE_FORMAT
     resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "start_stage", "uniform_prob",
-                   "encoding", "arch", "frontier_loss", "markers", "exact_thoughts", "group_by_length")
+                   "encoding", "arch", "frontier_loss", "thought_targets", "markers", "exact_thoughts",
+                   "group_by_length")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(data, cfg, **kw)
@@ -193,9 +206,15 @@ class CoconutRecipe(training.ProblemRecipe):
         else:   # graph tokens: read once (a typed error now, not mid-run, for a problem they cannot hold),
             # then relabelled each epoch (_tokenized)
             self.graphs = [graph_tokens.encode(p) for p in self.data]
-            self.walks = [hop_sets(p, self.cfg.max_latent_stage)[0][1:] if self.cfg.frontier_loss else []
-                          for p in self.data]
+            self.walks = [self._targets(p) if self.cfg.frontier_loss else [] for p in self.data]
         return self.hf
+
+    def _targets(self, problem: dict[str, Any]) -> list[set[int]]:
+        """Per thought k = 1, 2, …: the nodes its frontier loss teaches (see ``thought_targets``)."""
+        walks = hop_sets(problem, self.cfg.max_latent_stage)[0][1:]
+        if self.cfg.thought_targets == "reach":
+            walks = [set().union(*walks[:k + 1]) for k in range(len(walks))]
+        return walks
 
     def save_model(self, model: torch.nn.Module, folder: Path) -> None:
         self._stamp()

@@ -12,10 +12,11 @@ distribution is also taught the uniform distribution over its BFS frontier (the 
 a walk of exactly k edges from the root for the k-th thought), instead of only through the language
 after ``<eot>``; with ``thought_targets="reach"`` the k-th thought is taught every node within k hops
 instead (the recurrent model's targets: a thought then holds all the root has reached so far, and a
-thought more than the path needs keeps the answer). Graph tokens lay thoughts out as the superposition paper does: no markers, the first
-thought is the root's own hidden state (``markers``); with ``exact_thoughts`` a problem gets one
-thought per hop of its path at most, the token after the last thought is ``[A]``, and so the model
-learns when to stop (the engine thinks until it predicts ``[A]``: ``config.coconut["stop_on"]``).
+thought more than the path needs keeps the answer). Graph tokens lay thoughts out as the
+superposition paper does: no markers, the first thought is the root's own hidden state
+(``markers``); with ``exact_thoughts`` a problem gets one thought per hop of its path at most, the
+token after the last thought is ``[A]``, and so the model learns when to stop (the engine thinks
+until it predicts ``[A]``: ``config.coconut["stop_on"]``).
 
 A thought is the last layer's hidden state (after the final norm) at the position before it,
 filled in by one forward pass per thought over the KV cache (the "multi-pass" forward); the batch
@@ -132,10 +133,11 @@ class TrainConfig:
                              "thoughts their BFS frontier in graph tokens: use it with --method coconut "
                              "--encoding graph, or set it to 0.")
         if self.thought_targets not in THOUGHT_TARGETS:
-            raise InputError(f"thought_targets must be one of {', '.join(THOUGHT_TARGETS)}, got {self.thought_targets!r}.")
+            raise InputError(f"thought_targets must be one of {', '.join(THOUGHT_TARGETS)}, "
+                             f"got {self.thought_targets!r}.")
         if self.thought_targets != "frontier" and not self.frontier_loss:
-            raise InputError(f"thought_targets={self.thought_targets!r} says what the frontier loss teaches each thought; "
-                             "give it a weight (--frontier-loss 1) or leave thought_targets at 'frontier'.")
+            raise InputError(f"thought_targets={self.thought_targets!r} says what the frontier loss teaches each "
+                             "thought; give it a weight (--frontier-loss 1) or leave thought_targets at 'frontier'.")
         if self.arch not in ARCHS:
             raise InputError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}.")
         if self.exact_thoughts and (self.method != "coconut" or self.encoding != "graph"):

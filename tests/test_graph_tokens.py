@@ -342,8 +342,9 @@ def test_reach_targets_teach_each_thought_every_node_within_its_hops(tmp_path):
     walks, _ = hop_sets(data[0], 3)
     assert t0.frontiers == [sorted({lab[n] for h in range(1, k + 1) for n in walks[h]}) for k in (1, 2, 3)]
     assert set(t0.frontiers[0]) < set(t0.frontiers[2])       # the sets grow: walks[1] alone is not all of them
-    frontier = Trainer(data, tmp_path / "frontier", dataclasses.replace(cfg, thought_targets="frontier"), progress=False)
-    assert frontier.recipe._tokenized(0, random.Random(11)).frontiers == [sorted(lab[n] for n in walks[h]) for h in (1, 2, 3)]
+    exact = Trainer(data, tmp_path / "frontier", dataclasses.replace(cfg, thought_targets="frontier"), progress=False)
+    want = [sorted(lab[n] for n in walks[h]) for h in (1, 2, 3)]
+    assert exact.recipe._tokenized(0, random.Random(11)).frontiers == want
     t.train()
     with pytest.raises(InputError, match="thought_targets"):
         Trainer(data, tmp_path / "run", dataclasses.replace(cfg, thought_targets="frontier"), progress=False).train()

@@ -387,8 +387,9 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
 
     trained = {m: steps(m) for m in ("coconut", "cot", "nocot", "recurrent", "coconut-warm", "recurrent-warm")}
     # the CPU command resumes (no step trained twice); POLISH=1 then goes on from each main run for one more
-    # epoch (Coconut at its last stage) and ships from there, the polish's cost counted with the runs before it
-    env.update(MODE="cpu", POLISH="1", OUT="")
+    # epoch (Coconut at its last stage; the recurrent model at POLISH_ITERS iterations) and ships from there,
+    # the polish's cost counted with the runs before it
+    env.update(MODE="cpu", POLISH="1", POLISH_ITERS="3", OUT="")
     r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert trained == {m: steps(m) for m in trained}
@@ -396,9 +397,12 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
     assert {steps(m + "-polish") for m in ("coconut", "cot", "nocot")} == {per_epoch}
     log = [json.loads(x) for x in (tmp_path / "runs" / "coconut-polish" / "log.jsonl").read_text().splitlines()]
     assert {e["stage"] for e in log if "checkpoint" in e} == {6}   # never back to the chain of thought
+    iters = {m: json.loads((tmp_path / "runs" / m / "latest" / "config.json").read_text())["mean_recurrence"]
+             for m in ("recurrent", "recurrent-polish")}
+    assert iters == {"recurrent": 8, "recurrent-polish": 3}
     for name in names:
         prov = json.loads((tmp_path / "shipped" / name / "provenance.json").read_text())
-        assert "POLISH=1 POLISH_LR=3e-4" in prov["command"] and "and 1 more at learning rate" in prov["description"]
+        assert "POLISH=1 POLISH_LR=3e-4 POLISH_ITERS=3" in prov["command"] and "and 1 more at learning rate" in prov["description"]
         assert len(prov["cost"]["stages"]) == 3 and list(prov["cost"]["stages"])[-1].endswith("-polish")
         assert next(iter(prov["results"].values()))["model"].endswith("-polish/latest")
 

@@ -577,6 +577,45 @@ def test_iteration_supervision_teaches_iteration_j_the_concepts_within_j_hops(to
         TrainConfig(supervise="each").check()
 
 
+def test_unreached_weight_charges_the_mass_outside_the_reach_set(tok):
+    """reach_loss(w) = the cross-entropy + w × (−log of the mass on the reached concepts): a model
+    whose distribution within the set is right but leaks a tenth of its mass costs w·(−log 0.9) more;
+    one with no leak costs the same; the trainer's loss passes the weight through every iteration."""
+    import random
+
+    from explorer.recurrent.data import collate_reach, encode_reach
+    from explorer.recurrent.losses import iteration_loss, reach_loss
+    from explorer.recurrent.train import RecurrentRecipe, TrainConfig
+
+    ids, qs = encode_reach(tok, HAND, random.Random(0), queries=5)
+    batch = collate_reach([(ids, qs)], tok.pad_token_id, len(tok))
+    target, pos = batch["target"], batch["positions"]
+    V = len(tok)
+    probs = 0.9 * target + 0.1 * (target <= 0) / (target <= 0).sum(-1, keepdim=True)   # 0.1 leaked outside
+    leaky = torch.zeros(1, len(ids), V)
+    leaky[0, pos[:, 1]] = probs.log()
+    plain = reach_loss(leaky, pos, target)
+    torch.testing.assert_close(reach_loss(leaky, pos, target, 3.0), plain - 3.0 * torch.tensor(0.9).log())
+    exact = torch.full((1, len(ids), V), -30.0)
+    exact[0, pos[:, 1]] = target.clamp_min(1e-30).log().clamp_min(-30.0)
+    torch.testing.assert_close(reach_loss(exact, pos, target, 3.0), reach_loss(exact, pos, target), atol=1e-4, rtol=0)
+    losses = {}
+    for w in (0.0, 2.0):   # the trainer's loss: every supervised iteration charged with the recipe's weight
+        cfg = TrainConfig(n_embd=16, n_heads=2, intermediate_size=16, supervise="iterations", recurrence="fixed",
+                          mean_recurrence=2, backprop_depth=2, unreached_weight=w)
+        recipe = RecurrentRecipe([HAND], cfg)
+        hf = recipe.build(None)
+        b = recipe.epoch_batches(0)[0]
+        losses[w] = recipe.loss(hf, b, step=3)[0]
+        torch.testing.assert_close(losses[w], iteration_loss(hf, b, 0, 2, torch.Generator().manual_seed(3), w))
+    assert losses[2.0] > losses[0.0] + 1e-3
+    assert "unreached_weight" in RecurrentRecipe.resume_keys
+    with pytest.raises(InputError, match="unreached_weight must be"):
+        TrainConfig(unreached_weight=-1.0).check()
+    with pytest.raises(InputError, match="only with task='reach'"):
+        TrainConfig(task="answer", unreached_weight=1.0).check()
+
+
 def test_coda_at_positions_equals_the_whole_coda_read_there():
     """Training reads the coda at its questions only: the same logits (and gradients) as the coda over
     every token read at those positions, with rows holding different numbers of questions, one or two

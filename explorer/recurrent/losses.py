@@ -25,18 +25,29 @@ def recurrence_draw(cfg: TrainConfig, generator: torch.Generator | None = None) 
     return sample_recurrence(cfg.mean_recurrence, cfg.backprop_depth, generator)
 
 
-def reach_loss(logits: torch.Tensor, positions: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def reach_loss(logits: torch.Tensor, positions: torch.Tensor, target: torch.Tensor,
+               unreached_weight: float = 0.0) -> torch.Tensor:
     """Cross-entropy between the next-token distributions at ``positions`` and ``target``
-    (``logits`` (B, T, V), or (n_questions, V) already read at the positions when ``positions`` is None)."""
+    (``logits`` (B, T, V), or (n_questions, V) already read at the positions when ``positions`` is None).
+    The cross-entropy against a uniform target is −log of the mass on the target's nodes plus the
+    cross-entropy within them; ``unreached_weight`` w adds w times the first term, so that mass on a
+    node the question does not reach (what makes a wrong option win) costs 1 + w times as much."""
     lp = (logits if positions is None else logits[positions[:, 0], positions[:, 1]]).float().log_softmax(-1)
-    return -(target.to(lp.device) * lp[:, : target.shape[1]]).sum(-1).mean()
+    target = target.to(lp.device)
+    lp = lp[:, : target.shape[1]]
+    loss = -(target * lp).sum(-1).mean()
+    if unreached_weight:
+        inside = lp.masked_fill(target <= 0, float("-inf")).logsumexp(-1)
+        loss = loss - unreached_weight * inside.mean()
+    return loss
 
 
-def iteration_loss(hf: Any, batch: dict[str, torch.Tensor], n: int, k: int, generator: torch.Generator) -> torch.Tensor:
+def iteration_loss(hf: Any, batch: dict[str, torch.Tensor], n: int, k: int, generator: torch.Generator,
+                   unreached_weight: float = 0.0) -> torch.Tensor:
     """``supervise="iterations"``: ``n`` iterations without gradient, then ``k`` with; after
-    iteration j (counted from the first) the answer is taught as the concepts within j hops.
-    The mean of the ``k`` losses. The same draws as the model's forward (initial state from
-    ``generator``)."""
+    iteration j (counted from the first) the answer is taught as the concepts within j hops
+    (:func:`reach_loss`, with ``unreached_weight``). The mean of the ``k`` losses. The same draws
+    as the model's forward (initial state from ``generator``)."""
     e = hf.prelude(hf.embed(batch["input_ids"]))
     x = hf.initial_state(e, generator=generator)
     with torch.no_grad():
@@ -45,5 +56,5 @@ def iteration_loss(hf: Any, batch: dict[str, torch.Tensor], n: int, k: int, gene
     losses = []
     for j in range(n + 1, n + k + 1):
         x = hf.core_step(x, e)
-        losses.append(reach_loss(hf.coda(x, batch["positions"]), None, within_hops(batch["hops"], j)))
+        losses.append(reach_loss(hf.coda(x, batch["positions"]), None, within_hops(batch["hops"], j), unreached_weight))
     return torch.stack(losses).mean()

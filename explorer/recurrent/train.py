@@ -11,6 +11,8 @@ multi-hop search inside its core iterations:
     next-token distribution and the uniform distribution over every concept X reaches (within
     ``max_hops``, 0 = all): one answer names a whole set, a far stronger signal than a yes/no bit. A
     ProsQA question is answered by the option that scores higher after ``" Is <root>"``.
+    ``unreached_weight`` w adds w × (−log of the mass on the reached concepts), so that mass on a
+    concept X does not reach costs 1 + w times as much.
 ``"answer"``
     ``question + "\\n"`` → ``"### " + answer`` + EOS, the loss on the answer only (the first runs
     in docs/recurrent.md; small models stayed at chance on it).
@@ -85,6 +87,7 @@ class TrainConfig:
     task: str = "reach"          # "reach" (compact ProsQA, the answer a set) or "answer" (question → text)
     queries: int = 8             # reach: questions per graph
     max_hops: int = 0            # reach: teach the concepts up to this many hops away (0: all)
+    unreached_weight: float = 0.0  # reach: extra weight on −log of the mass on the reached concepts (losses.reach_loss)
     supervise: str = "final"     # reach: "final" (the answer after the last iteration, Huginn's recipe) or
     #                              "iterations" (every iteration with gradient, iteration j: the concepts within j hops)
     recurrence: str = "sampled"  # "sampled" (Huginn's draw around mean_recurrence) or "fixed" (always mean_recurrence
@@ -108,6 +111,9 @@ class TrainConfig:
             raise InputError("supervise='iterations' needs task='reach' (its targets are hop distances).")
         if self.queries < 1 or self.max_hops < 0:
             raise InputError("queries must be >= 1 and max_hops >= 0 (0: every hop count).")
+        if self.unreached_weight < 0 or (self.unreached_weight and self.task != "reach"):
+            raise InputError("unreached_weight must be >= 0, and above 0 only with task='reach' (it weighs the mass "
+                             "outside a question's reach set).")
         if self.mean_recurrence < 1 or self.backprop_depth < 1:
             raise InputError("mean_recurrence and backprop_depth must be >= 1.")
         if self.encoding not in ("words", "graph"):
@@ -151,7 +157,7 @@ class RecurrentRecipe(training.ProblemRecipe):
 
     format = STATE_FORMAT
     resume_keys = ("mean_recurrence", "backprop_depth", "n_embd", "n_core", "task", "queries", "max_hops",
-                   "supervise", "recurrence", "encoding", "group_by_length")
+                   "unreached_weight", "supervise", "recurrence", "encoding", "group_by_length")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(data, cfg, **kw)
@@ -225,10 +231,10 @@ class RecurrentRecipe(training.ProblemRecipe):
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
         n, k = recurrence_draw(self.cfg, gen)
         if self.cfg.supervise == "iterations":
-            loss = iteration_loss(model, batch, n, k, gen)
+            loss = iteration_loss(model, batch, n, k, gen, self.cfg.unreached_weight)
         elif self.cfg.task == "reach":
             logits = model(batch["input_ids"], num_steps=(n, k), generator=gen).logits
-            loss = reach_loss(logits, batch["positions"], batch["target"])
+            loss = reach_loss(logits, batch["positions"], batch["target"], self.cfg.unreached_weight)
         else:
             loss = model(batch["input_ids"], labels=batch["labels"], num_steps=(n, k), generator=gen).loss
         return loss, {"n": n, "k": k}

@@ -48,7 +48,8 @@ export HF_HUB_OFFLINE=1
 # ITERS the recurrent model's core iterations in training (all with gradient, iteration j taught the nodes within
 # j hops), POLISH_ITERS those of its polish (default ITERS: more teach the reach set as a fixed point past 6 hops);
 # UNREACHED its --unreached-weight (mass outside a question's reach set charged 1 + UNREACHED times), POLISH_UNREACHED
-# that of its polish (default UNREACHED).
+# that of its polish (default UNREACHED); SEPARATION its --separation-weight (a soft margin charged between the
+# lowest-scored reached node and the highest-scored other one), POLISH_SEPARATION that of its polish (default SEPARATION).
 FRONTIER=${FRONTIER:-1}
 QUERIES=${QUERIES:-16}
 POLISH=${POLISH:-0}
@@ -57,6 +58,8 @@ ITERS=${ITERS:-8}
 POLISH_ITERS=${POLISH_ITERS:-$ITERS}
 UNREACHED=${UNREACHED:-0}
 POLISH_UNREACHED=${POLISH_UNREACHED:-$UNREACHED}
+SEPARATION=${SEPARATION:-0}
+POLISH_SEPARATION=${POLISH_SEPARATION:-$SEPARATION}
 case "$SIZE/$MODE" in
   full/gpu) N=${N:-16000}; D=${D:-256}; L=${L:-2}; H=${H:-8}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-256}; LR=${LR:-1e-3}; WARM=${WARM:-1500}; EVAL_N=${EVAL_N:-50} ;;
   full/cpu) N=${N:-16000}; D=${D:-128}; L=${L:-2}; H=${H:-4}; E=${E:-3}; EPOCHS=${EPOCHS:-30}; B=${B:-64}; LR=${LR:-1e-3}; WARM=${WARM:-1500}; EVAL_N=${EVAL_N:-100} ;;
@@ -96,7 +99,7 @@ GPT=(--arch llama --n-layer "$L" --n-embd "$D" --n-head "$H")
 # hop formed without the coda and not with it (docs/thoughts.md, status)
 REC=(--task reach --queries "$QUERIES" --n-embd "$D" --n-heads "$H" --intermediate-size $((4 * D)) --n-prelude 1 --n-core 1
      --n-coda 0 --mean-recurrence "$ITERS" --backprop-depth "$ITERS" --recurrence fixed --supervise iterations
-     --unreached-weight "$UNREACHED")
+     --unreached-weight "$UNREACHED" --separation-weight "$SEPARATION")
 
 train_one() {  # one model: the warm-up on small graphs, the main run from its weights (--base), then the polish
   local m=$1 dir=$RUNS/$1
@@ -118,7 +121,8 @@ train_one() {  # one model: the warm-up on small graphs, the main run from its w
              "${LE[@]}" train recurrent "$dir" "${MAIN[@]}" "${base[@]}" "${REC[@]}" &&
              if [ ${#polish[@]} != 0 ]; then
                "${LE[@]}" train recurrent "$dir-polish" "${POLISHED[@]}" "${polish[@]}" "${REC[@]}" \
-                   --mean-recurrence "$POLISH_ITERS" --backprop-depth "$POLISH_ITERS" --unreached-weight "$POLISH_UNREACHED"; fi ;;
+                   --mean-recurrence "$POLISH_ITERS" --backprop-depth "$POLISH_ITERS" --unreached-weight "$POLISH_UNREACHED" \
+                   --separation-weight "$POLISH_SEPARATION"; fi ;;
     *) echo "unknown model $m (MODELS may hold coconut cot nocot recurrent)" >&2; return 2 ;;
   esac
 }
@@ -159,14 +163,17 @@ if [ "${SHIP:-0}" = 1 ]; then
   done
   polished="" more="" iters="" unreached=""   # (no `$(test && echo)` in an assignment: under set -e its status would end the script)
   if [ "$POLISH" != 0 ]; then
-    polished=" POLISH=$POLISH POLISH_LR=$POLISH_LR POLISH_ITERS=$POLISH_ITERS POLISH_UNREACHED=$POLISH_UNREACHED"
+    polished=" POLISH=$POLISH POLISH_LR=$POLISH_LR POLISH_ITERS=$POLISH_ITERS POLISH_UNREACHED=$POLISH_UNREACHED POLISH_SEPARATION=$POLISH_SEPARATION"
     more=" and $POLISH more at learning rate $POLISH_LR"; iters=", $POLISH_ITERS in the polish"
   fi
   if [ "$UNREACHED" != 0 ]; then unreached="; mass outside a question's reach set charged 1 + $UNREACHED times"; fi
   if [ "$POLISH" != 0 ] && [ "$POLISH_UNREACHED" != "$UNREACHED" ]; then
     unreached="$unreached; the polish charges mass outside the reach set 1 + $POLISH_UNREACHED times"; fi
+  if [ "$SEPARATION" != 0 ]; then unreached="$unreached; a soft margin of every reached node over the rest at weight $SEPARATION"; fi
+  if [ "$POLISH" != 0 ] && [ "$POLISH_SEPARATION" != "$SEPARATION" ]; then
+    unreached="$unreached; the polish weighs a soft margin of every reached node over the rest $POLISH_SEPARATION"; fi
   bfs=""; if [ "$FRONTIER" != 0 ]; then bfs="-BFS (each thought also taught its BFS frontier, weight $FRONTIER)"; fi
-  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER QUERIES=$QUERIES ITERS=$ITERS UNREACHED=$UNREACHED$polished THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
+  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER QUERIES=$QUERIES ITERS=$ITERS UNREACHED=$UNREACHED SEPARATION=$SEPARATION$polished THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
   shape="$L layers, d=$D, $H heads; ProsQA as graph tokens: $WARM warm-up steps on small graphs, then $N generated problems for $EPOCHS epochs$more"
   for m in $MODELS; do
     case $m in

@@ -389,7 +389,7 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
     # the CPU command resumes (no step trained twice); POLISH=1 then goes on from each main run for one more
     # epoch (Coconut at its last stage; the recurrent model at POLISH_ITERS iterations) and ships from there,
     # the polish's cost counted with the runs before it
-    env.update(MODE="cpu", POLISH="1", POLISH_ITERS="3", POLISH_UNREACHED="2", OUT="")
+    env.update(MODE="cpu", POLISH="1", POLISH_ITERS="3", POLISH_UNREACHED="2", POLISH_SEPARATION="0.5", OUT="")
     r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert trained == {m: steps(m) for m in trained}
@@ -401,16 +401,18 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
              for m in ("recurrent", "recurrent-polish")}
     assert iters == {"recurrent": 8, "recurrent-polish": 3}
     state = lambda m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())  # noqa: E731
-    weights = {m: state(m)["config"]["unreached_weight"] for m in ("recurrent", "recurrent-polish")}
-    assert weights == {"recurrent": 0.0, "recurrent-polish": 2.0}
+    weights = {m: (state(m)["config"]["unreached_weight"], state(m)["config"]["separation_weight"])
+               for m in ("recurrent", "recurrent-polish")}
+    assert weights == {"recurrent": (0.0, 0.0), "recurrent-polish": (2.0, 0.5)}
     for name in names:
         prov = json.loads((tmp_path / "shipped" / name / "provenance.json").read_text())
-        assert "POLISH=1 POLISH_LR=3e-4 POLISH_ITERS=3 POLISH_UNREACHED=2" in prov["command"]
+        assert "POLISH=1 POLISH_LR=3e-4 POLISH_ITERS=3 POLISH_UNREACHED=2 POLISH_SEPARATION=0.5" in prov["command"]
         assert "and 1 more at learning rate" in prov["description"]
         assert len(prov["cost"]["stages"]) == 3 and list(prov["cost"]["stages"])[-1].endswith("-polish")
         assert next(iter(prov["results"].values()))["model"].endswith("-polish/latest")
-        assert ("the polish charges mass outside the reach set 1 + 2 times" in prov["description"]) == (
-            name == "prosqa-recurrent-graph")
+        assert ("the polish charges mass outside the reach set 1 + 2 times; the polish weighs a soft margin of every "
+                "reached node over the rest 0.5"
+                in prov["description"]) == (name == "prosqa-recurrent-graph")
 
 
 def test_the_audit_reads_index_rules_raw_and_relabelled(real):

@@ -607,13 +607,68 @@ def test_unreached_weight_charges_the_mass_outside_the_reach_set(tok):
         hf = recipe.build(None)
         b = recipe.epoch_batches(0)[0]
         losses[w] = recipe.loss(hf, b, step=3)[0]
-        torch.testing.assert_close(losses[w], iteration_loss(hf, b, 0, 2, torch.Generator().manual_seed(3), w))
+        torch.testing.assert_close(losses[w], iteration_loss(hf, b, 0, 2, torch.Generator().manual_seed(3),
+                                                             unreached_weight=w))
     assert losses[2.0] > losses[0.0] + 1e-3
     assert "unreached_weight" in RecurrentRecipe.resume_keys
     with pytest.raises(InputError, match="unreached_weight must be"):
         TrainConfig(unreached_weight=-1.0).check()
     with pytest.raises(InputError, match="only with task='reach'"):
         TrainConfig(task="answer", unreached_weight=1.0).check()
+
+
+def test_separation_weight_charges_the_worst_reached_unreached_pair(tok):
+    """reach_loss(s=…) adds s × softplus(LSE of the unreached scores − softmin of the reached ones):
+    the closed form on a uniform leak, ≈ 0 once every reached node scores far above the rest, larger
+    when one unreached node rises, nothing (and a finite gradient) for a question that reaches every
+    node; the trainer's loss passes it through every iteration, and a negative weight is refused."""
+    import math
+    import random
+
+    from explorer.recurrent.data import collate_reach, encode_reach
+    from explorer.recurrent.losses import iteration_loss, reach_loss
+    from explorer.recurrent.train import RecurrentRecipe, TrainConfig
+
+    ids, qs = encode_reach(tok, HAND, random.Random(0), queries=5)
+    batch = collate_reach([(ids, qs)], tok.pad_token_id, len(tok))
+    target, pos = batch["target"], batch["positions"]
+    V, W = len(tok), target.shape[1]
+    inside, outside = (target > 0).sum(-1).float(), (target <= 0).sum(-1).float()
+    probs = 0.9 * target + 0.1 * (target <= 0) / outside[:, None]
+    leaky = torch.zeros(1, len(ids), V)
+    leaky[0, pos[:, 1], :W] = probs.log()
+    gap = math.log(0.1 / 0.9) + 2 * inside.log()    # (l_out + log|U|) − (l_in − log|R|)
+    expected = reach_loss(leaky, pos, target) + 2.0 * torch.nn.functional.softplus(gap).mean()
+    torch.testing.assert_close(reach_loss(leaky, pos, target, separation_weight=2.0), expected)
+    exact = torch.full((1, len(ids), V), -30.0)
+    exact[0, pos[:, 1], :W] = target.clamp_min(1e-30).log().clamp_min(-30.0)
+    torch.testing.assert_close(reach_loss(exact, pos, target, separation_weight=2.0), reach_loss(exact, pos, target),
+                               atol=1e-6, rtol=0)
+    worse = leaky.clone()
+    worse[0, pos[0, 1], int((target[0] <= 0).nonzero()[0])] += 10.0   # one unreached node of one question rises
+    term = lambda x: reach_loss(x, pos, target, separation_weight=1.0) - reach_loss(x, pos, target)  # noqa: E731
+    assert term(worse) > term(leaky) + 0.2
+    full = torch.ones(1, W) / W                # a question reaching every node: no pair to separate
+    logits = torch.randn(1, W, requires_grad=True)
+    reach_loss(logits, None, full, separation_weight=5.0).backward()
+    torch.testing.assert_close(reach_loss(logits, None, full, separation_weight=5.0), reach_loss(logits, None, full))
+    assert torch.isfinite(logits.grad).all()
+    losses = {}
+    for s in (0.0, 2.0):
+        cfg = TrainConfig(n_embd=16, n_heads=2, intermediate_size=16, supervise="iterations", recurrence="fixed",
+                          mean_recurrence=2, backprop_depth=2, separation_weight=s)
+        recipe = RecurrentRecipe([HAND], cfg)
+        hf = recipe.build(None)
+        b = recipe.epoch_batches(0)[0]
+        losses[s] = recipe.loss(hf, b, step=3)[0]
+        torch.testing.assert_close(losses[s], iteration_loss(hf, b, 0, 2, torch.Generator().manual_seed(3),
+                                                             separation_weight=s))
+    assert losses[2.0] > losses[0.0] + 1e-3
+    assert "separation_weight" in RecurrentRecipe.resume_keys
+    with pytest.raises(InputError, match="separation_weight must be"):
+        TrainConfig(separation_weight=-1.0).check()
+    with pytest.raises(InputError, match="only with task='reach'"):
+        TrainConfig(task="answer", separation_weight=1.0).check()
 
 
 def test_coda_at_positions_equals_the_whole_coda_read_there():

@@ -12,7 +12,8 @@ multi-hop search inside its core iterations:
     ``max_hops``, 0 = all): one answer names a whole set, a far stronger signal than a yes/no bit. A
     ProsQA question is answered by the option that scores higher after ``" Is <root>"``.
     ``unreached_weight`` w adds w × (−log of the mass on the reached concepts), so that mass on a
-    concept X does not reach costs 1 + w times as much.
+    concept X does not reach costs 1 + w times as much; ``separation_weight`` s adds s × a soft
+    margin between the lowest-scored reached concept and the highest-scored other one.
 ``"answer"``
     ``question + "\\n"`` → ``"### " + answer`` + EOS, the loss on the answer only (the first runs
     in docs/recurrent.md; small models stayed at chance on it).
@@ -88,6 +89,7 @@ class TrainConfig:
     queries: int = 8             # reach: questions per graph
     max_hops: int = 0            # reach: teach the concepts up to this many hops away (0: all)
     unreached_weight: float = 0.0  # reach: extra weight on −log of the mass on the reached concepts (losses.reach_loss)
+    separation_weight: float = 0.0  # reach: weight of the soft margin, reached concepts over the rest (losses.reach_loss)
     supervise: str = "final"     # reach: "final" (the answer after the last iteration, Huginn's recipe) or
     #                              "iterations" (every iteration with gradient, iteration j: the concepts within j hops)
     recurrence: str = "sampled"  # "sampled" (Huginn's draw around mean_recurrence) or "fixed" (always mean_recurrence
@@ -111,9 +113,11 @@ class TrainConfig:
             raise InputError("supervise='iterations' needs task='reach' (its targets are hop distances).")
         if self.queries < 1 or self.max_hops < 0:
             raise InputError("queries must be >= 1 and max_hops >= 0 (0: every hop count).")
-        if self.unreached_weight < 0 or (self.unreached_weight and self.task != "reach"):
-            raise InputError("unreached_weight must be >= 0, and above 0 only with task='reach' (it weighs the mass "
-                             "outside a question's reach set).")
+        for name in ("unreached_weight", "separation_weight"):
+            w = getattr(self, name)
+            if w < 0 or (w and self.task != "reach"):
+                raise InputError(f"{name} must be >= 0, and above 0 only with task='reach' (it weighs the scores "
+                                 "outside a question's reach set), got {w}.")
         if self.mean_recurrence < 1 or self.backprop_depth < 1:
             raise InputError("mean_recurrence and backprop_depth must be >= 1.")
         if self.encoding not in ("words", "graph"):
@@ -157,11 +161,12 @@ class RecurrentRecipe(training.ProblemRecipe):
 
     format = STATE_FORMAT
     resume_keys = ("mean_recurrence", "backprop_depth", "n_embd", "n_core", "task", "queries", "max_hops",
-                   "unreached_weight", "supervise", "recurrence", "encoding", "group_by_length")
+                   "unreached_weight", "separation_weight", "supervise", "recurrence", "encoding", "group_by_length")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(data, cfg, **kw)
         self.name = f"recurrent r̄={cfg.mean_recurrence}"
+        self.weights = {"unreached_weight": cfg.unreached_weight, "separation_weight": cfg.separation_weight}
 
     def build(self, resume: Path | None) -> torch.nn.Module:
         src = resume if resume is not None else self.base
@@ -231,10 +236,10 @@ class RecurrentRecipe(training.ProblemRecipe):
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
         n, k = recurrence_draw(self.cfg, gen)
         if self.cfg.supervise == "iterations":
-            loss = iteration_loss(model, batch, n, k, gen, self.cfg.unreached_weight)
+            loss = iteration_loss(model, batch, n, k, gen, **self.weights)
         elif self.cfg.task == "reach":
             logits = model(batch["input_ids"], num_steps=(n, k), generator=gen).logits
-            loss = reach_loss(logits, batch["positions"], batch["target"], self.cfg.unreached_weight)
+            loss = reach_loss(logits, batch["positions"], batch["target"], **self.weights)
         else:
             loss = model(batch["input_ids"], labels=batch["labels"], num_steps=(n, k), generator=gen).loss
         return loss, {"n": n, "k": k}

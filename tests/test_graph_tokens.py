@@ -479,6 +479,9 @@ def test_the_shipped_graph_recurrent_model_reproduces_its_published_numbers(real
     assert got["accuracy"].keys() == want["accuracy"].keys()
     assert set(got["mean_generated_tokens"].values()) == {1.0}   # the answer token, read where the question ends
     assert all(abs(got["accuracy"][r] - want["accuracy"][r]) <= one for r in want["accuracy"])
+    assert got["n_by_hops"] == {"3": 124, "4": 133, "5": 36, "6": 7}   # the real set's hop counts
+    for r, by in got["accuracy_by_hops"].items():                        # the accuracy, per hop count
+        assert sum(by[h] * got["n_by_hops"][h] for h in by) / 300 == pytest.approx(got["accuracy"][r])
     assert abs(got["adaptive"]["accuracy"] - want["adaptive"]["accuracy"]) <= one
     assert got["adaptive"]["mean_iterations_by_hops"] == pytest.approx(want["adaptive"]["mean_iterations_by_hops"],
                                                                        abs=0.05)

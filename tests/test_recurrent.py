@@ -251,7 +251,11 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path, task, encoding):
     assert task_of(model) == task  # saved in the checkpoint's config: evaluation reads it
     assert task_of(RecurrentForCausalLM.from_pretrained(tmp_path / "part" / "latest")) == task
     res = evaluate_iterations(model, data[:2], iterations=(1, 2), exit="latent-diff", threshold=0.5, max_new_tokens=3)
-    assert set(res["accuracy"]) == {1, 2} == set(res["mean_generated_tokens"]) and res["n"] == 2
+    assert set(res["accuracy"]) == {1, 2} == set(res["mean_generated_tokens"]) == set(res["accuracy_by_hops"])
+    assert res["n"] == 2 == sum(res["n_by_hops"].values())
+    for r, by in res["accuracy_by_hops"].items():   # per hop count, weighted back: the accuracy
+        assert set(by) == set(res["n_by_hops"])
+        assert sum(by[h] * res["n_by_hops"][h] for h in by) / 2 == pytest.approx(res["accuracy"][r])
     for tokens in res["mean_generated_tokens"].values():   # the answer task generates (at most 3 here), reach reads one
         assert (tokens == 1.0) if task == "reach" else (1 <= tokens <= 3)
     assert 1 <= res["adaptive"]["mean_iterations"] <= 2 and set(res["adaptive"]["mean_iterations_by_hops"]) <= {1, 2}
@@ -768,6 +772,7 @@ def test_reach_evaluation_reads_the_options_after_the_question(tok):
     for r in (1, 3):
         first = "gorpus" if lg[r][0, a] > lg[r][0, b] else "rempus"
         assert res["outputs"][str(r)] == [first, first] and res["accuracy"][r] == 0.5
+        assert res["accuracy_by_hops"][r] == {3: 0.5} and res["n_by_hops"] == {3: 2}
     assert res["task"] == "reach" and 1 <= res["adaptive"]["mean_iterations"] <= 3
     assert set(res["adaptive"]["mean_iterations_by_hops"]) == {3}
     with pytest.raises(InputError, match="no token"):

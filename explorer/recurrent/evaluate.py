@@ -13,6 +13,7 @@ where its answer sits after each iteration.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from typing import Any, Sequence
 
 import numpy as np
@@ -31,7 +32,9 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
                         progress: bool = False) -> dict[str, Any]:
     """ProsQA accuracy (Coconut's answer check) of a recurrent model at each fixed iteration
     count, and with adaptive exit (``exit``; ``None`` skips it) up to ``max_iters`` (default: the
-    largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``mean_generated_tokens`` ({r: tokens
+    largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``accuracy_by_hops`` ({r: {hops: acc}};
+    ``n_by_hops``: {hops: problems}),
+    ``mean_generated_tokens`` ({r: tokens
     generated per problem}; 1 for a ``"reach"`` model, whose one answer token is read, not generated
     in a loop), ``adaptive`` (``accuracy``,
     ``mean_iterations`` per generated token, ``mean_iterations_by_hops`` and ``accuracy_by_hops``,
@@ -60,7 +63,6 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
     lengths: dict[Any, list[int]] = {run: [] for run in runs}
     used: list[float] = []
     at_answer: list[int] = []
-    hops: list[int] = []
     for prob, run in it:
         crit, r = run
         res = generate(model, prompt_of(prob), max_new_tokens, exit=crit, max_iters=r, seed=seed,
@@ -71,25 +73,34 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
         if exit and run == runs[-1]:
             used.append(res.mean_iterations)
             at_answer.append(res.iterations[_answer_token(model, res.token_ids)] if res.iterations else 0)
-            hops.append(len(prob.get("steps", [])))
     out: dict[str, Any] = {"n": len(items), "iterations": iters,
                            "accuracy": {r: sum(correct[("none", r)]) / len(items) for r in iters},
+                           "accuracy_by_hops": {r: by_hops(items, correct[("none", r)]) for r in iters},
+                           "n_by_hops": n_by_hops(items),
                            "mean_generated_tokens": {r: float(np.mean(lengths[("none", r)])) for r in iters},
                            "outputs": {str(r): outputs[("none", r)] for r in iters}}
     if exit:
         ok = correct[runs[-1]]
-        by: dict[int, list[int]] = {}
-        for i, h in enumerate(hops):
-            by.setdefault(h, []).append(i)
         out["adaptive"] = {"exit": exit, "threshold": threshold, "max_iters": cap, "accuracy": sum(ok) / len(ok),
-                           "mean_iterations": float(np.mean(used)),
-                           "mean_iterations_by_hops": {h: float(np.mean([used[i] for i in ix])) for h, ix in sorted(by.items())},
+                           "mean_iterations": float(np.mean(used)), "mean_iterations_by_hops": by_hops(items, used),
                            "answer_iterations": float(np.mean(at_answer)),
-                           "answer_iterations_by_hops": {h: float(np.mean([at_answer[i] for i in ix]))
-                                                         for h, ix in sorted(by.items())},
-                           "accuracy_by_hops": {h: sum(ok[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
-                           "outputs": outputs[runs[-1]]}
+                           "answer_iterations_by_hops": by_hops(items, at_answer),
+                           "accuracy_by_hops": by_hops(items, ok), "outputs": outputs[runs[-1]]}
     return out
+
+
+def by_hops(problems: Sequence[dict[str, Any]], values: Sequence[float]) -> dict[int, float]:
+    """The mean of ``values`` (one per problem) for each hop count (the length of a problem's
+    reference reasoning path)."""
+    by: dict[int, list[float]] = {}
+    for p, v in zip(problems, values, strict=True):
+        by.setdefault(len(p.get("steps", [])), []).append(float(v))
+    return {h: float(np.mean(v)) for h, v in sorted(by.items())}
+
+
+def n_by_hops(problems: Sequence[dict[str, Any]]) -> dict[int, int]:
+    """How many problems have each hop count."""
+    return {h: int(n) for h, n in sorted(Counter(len(p.get("steps", [])) for p in problems).items())}
 
 
 @torch.inference_mode()
@@ -160,8 +171,11 @@ def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], e
     logits = reach_logits(model, items, iters, seed=seed)
     picks = {r: [names[i][0] if logits[r][i, a] > logits[r][i, b] else names[i][1] for i, (a, b) in enumerate(pairs)]
              for r in iters}
+    right = {r: [c == n[0] for c, n in zip(picks[r], names)] for r in iters}
     out: dict[str, Any] = {"n": len(items), "iterations": iters, "task": "reach",
-                           "accuracy": {r: float(np.mean([c == n[0] for c, n in zip(picks[r], names)])) for r in iters},
+                           "accuracy": {r: float(np.mean(right[r])) for r in iters},
+                           "accuracy_by_hops": {r: by_hops(items, right[r]) for r in iters},
+                           "n_by_hops": n_by_hops(items),
                            "mean_generated_tokens": {r: 1.0 for r in iters},
                            "outputs": {str(r): picks[r] for r in iters}}
     if not exit:
@@ -173,7 +187,7 @@ def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], e
         from tqdm.auto import tqdm
 
         it = tqdm(items, desc=f"ProsQA recurrent, exit={exit}", unit="problem")
-    ok, used, hops, chosen = [], [], [], []
+    ok, used, chosen = [], [], []
     for p, (a, b), (right, wrong) in zip(it, pairs, names):
         ids = torch.tensor([reach_prompt(tok, p)],
                            device=hf.transformer.wte.weight.device)
@@ -181,15 +195,11 @@ def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], e
         chosen.append(right if lg[a] > lg[b] else wrong)
         ok.append(chosen[-1] == right)
         used.append(r)
-        hops.append(len(p.get("steps", [])))
-    by: dict[int, list[int]] = {}
-    for i, h in enumerate(hops):
-        by.setdefault(h, []).append(i)
-    per_hops = {h: float(np.mean([used[i] for i in ix])) for h, ix in sorted(by.items())}
+    per_hops = by_hops(items, used)
     out["adaptive"] = {"exit": exit, "threshold": thr, "max_iters": cap, "accuracy": float(np.mean(ok)),
                        "mean_iterations": float(np.mean(used)), "mean_iterations_by_hops": per_hops,
                        "answer_iterations": float(np.mean(used)), "answer_iterations_by_hops": per_hops,
-                       "accuracy_by_hops": {h: float(np.mean([ok[i] for i in ix])) for h, ix in sorted(by.items())},
+                       "accuracy_by_hops": by_hops(items, ok),
                        "outputs": chosen}
     return out
 
@@ -312,6 +322,8 @@ def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] |
                               limit=args.limit, seed=args.seed, progress=not args.json)
     summary = {"method": "recurrent", "model": str(model), "n": res["n"],
                "accuracy": {str(k): v for k, v in res["accuracy"].items()},
+               "accuracy_by_hops": _keys({str(k): v for k, v in res["accuracy_by_hops"].items()}),
+               "n_by_hops": {str(h): n for h, n in res["n_by_hops"].items()},
                "mean_generated_tokens": {str(k): v for k, v in res["mean_generated_tokens"].items()}}
     if "adaptive" in res:
         summary["adaptive"] = _keys({k: v for k, v in res["adaptive"].items() if k != "outputs"})

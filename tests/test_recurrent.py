@@ -581,6 +581,30 @@ def test_iteration_supervision_teaches_iteration_j_the_concepts_within_j_hops(to
         TrainConfig(supervise="each").check()
 
 
+def trainer_charges(name: str) -> None:
+    """The trainer's loss passes the reach loss's weight ``name`` through every supervised iteration
+    (the recipe's loss is iteration_loss with it, and larger with it than without); a resume needs the
+    same weight; a negative one, or one without the reach task, is refused."""
+    from explorer.recurrent.losses import iteration_loss
+    from explorer.recurrent.train import RecurrentRecipe, TrainConfig
+
+    losses = {}
+    for w in (0.0, 2.0):
+        cfg = TrainConfig(n_embd=16, n_heads=2, intermediate_size=16, supervise="iterations", recurrence="fixed",
+                          mean_recurrence=2, backprop_depth=2, **{name: w})
+        recipe = RecurrentRecipe([HAND], cfg)
+        hf = recipe.build(None)
+        b = recipe.epoch_batches(0)[0]
+        losses[w] = recipe.loss(hf, b, step=3)[0]
+        torch.testing.assert_close(losses[w], iteration_loss(hf, b, 0, 2, torch.Generator().manual_seed(3), **{name: w}))
+    assert losses[2.0] > losses[0.0] + 1e-3
+    assert name in RecurrentRecipe.resume_keys
+    with pytest.raises(InputError, match=f"{name} must be"):
+        TrainConfig(**{name: -1.0}).check()
+    with pytest.raises(InputError, match="only with task='reach'"):
+        TrainConfig(task="answer", **{name: 1.0}).check()
+
+
 def test_unreached_weight_charges_the_mass_outside_the_reach_set(tok):
     """reach_loss(w) = the cross-entropy + w × (−log of the mass on the reached concepts): a model
     whose distribution within the set is right but leaks a tenth of its mass costs w·(−log 0.9) more;
@@ -588,8 +612,7 @@ def test_unreached_weight_charges_the_mass_outside_the_reach_set(tok):
     import random
 
     from explorer.recurrent.data import collate_reach, encode_reach
-    from explorer.recurrent.losses import iteration_loss, reach_loss
-    from explorer.recurrent.train import RecurrentRecipe, TrainConfig
+    from explorer.recurrent.losses import reach_loss
 
     ids, qs = encode_reach(tok, HAND, random.Random(0), queries=5)
     batch = collate_reach([(ids, qs)], tok.pad_token_id, len(tok))
@@ -603,22 +626,7 @@ def test_unreached_weight_charges_the_mass_outside_the_reach_set(tok):
     exact = torch.full((1, len(ids), V), -30.0)
     exact[0, pos[:, 1]] = target.clamp_min(1e-30).log().clamp_min(-30.0)
     torch.testing.assert_close(reach_loss(exact, pos, target, 3.0), reach_loss(exact, pos, target), atol=1e-4, rtol=0)
-    losses = {}
-    for w in (0.0, 2.0):   # the trainer's loss: every supervised iteration charged with the recipe's weight
-        cfg = TrainConfig(n_embd=16, n_heads=2, intermediate_size=16, supervise="iterations", recurrence="fixed",
-                          mean_recurrence=2, backprop_depth=2, unreached_weight=w)
-        recipe = RecurrentRecipe([HAND], cfg)
-        hf = recipe.build(None)
-        b = recipe.epoch_batches(0)[0]
-        losses[w] = recipe.loss(hf, b, step=3)[0]
-        torch.testing.assert_close(losses[w], iteration_loss(hf, b, 0, 2, torch.Generator().manual_seed(3),
-                                                             unreached_weight=w))
-    assert losses[2.0] > losses[0.0] + 1e-3
-    assert "unreached_weight" in RecurrentRecipe.resume_keys
-    with pytest.raises(InputError, match="unreached_weight must be"):
-        TrainConfig(unreached_weight=-1.0).check()
-    with pytest.raises(InputError, match="only with task='reach'"):
-        TrainConfig(task="answer", unreached_weight=1.0).check()
+    trainer_charges("unreached_weight")
 
 
 def test_separation_weight_charges_the_worst_reached_unreached_pair(tok):
@@ -630,8 +638,7 @@ def test_separation_weight_charges_the_worst_reached_unreached_pair(tok):
     import random
 
     from explorer.recurrent.data import collate_reach, encode_reach
-    from explorer.recurrent.losses import iteration_loss, reach_loss
-    from explorer.recurrent.train import RecurrentRecipe, TrainConfig
+    from explorer.recurrent.losses import reach_loss
 
     ids, qs = encode_reach(tok, HAND, random.Random(0), queries=5)
     batch = collate_reach([(ids, qs)], tok.pad_token_id, len(tok))
@@ -657,22 +664,7 @@ def test_separation_weight_charges_the_worst_reached_unreached_pair(tok):
     reach_loss(logits, None, full, separation_weight=5.0).backward()
     torch.testing.assert_close(reach_loss(logits, None, full, separation_weight=5.0), reach_loss(logits, None, full))
     assert torch.isfinite(logits.grad).all()
-    losses = {}
-    for s in (0.0, 2.0):
-        cfg = TrainConfig(n_embd=16, n_heads=2, intermediate_size=16, supervise="iterations", recurrence="fixed",
-                          mean_recurrence=2, backprop_depth=2, separation_weight=s)
-        recipe = RecurrentRecipe([HAND], cfg)
-        hf = recipe.build(None)
-        b = recipe.epoch_batches(0)[0]
-        losses[s] = recipe.loss(hf, b, step=3)[0]
-        torch.testing.assert_close(losses[s], iteration_loss(hf, b, 0, 2, torch.Generator().manual_seed(3),
-                                                             separation_weight=s))
-    assert losses[2.0] > losses[0.0] + 1e-3
-    assert "separation_weight" in RecurrentRecipe.resume_keys
-    with pytest.raises(InputError, match="separation_weight must be"):
-        TrainConfig(separation_weight=-1.0).check()
-    with pytest.raises(InputError, match="only with task='reach'"):
-        TrainConfig(task="answer", separation_weight=1.0).check()
+    trainer_charges("separation_weight")
 
 
 def test_coda_at_positions_equals_the_whole_coda_read_there():

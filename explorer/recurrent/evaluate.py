@@ -32,15 +32,13 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
                         progress: bool = False) -> dict[str, Any]:
     """ProsQA accuracy (Coconut's answer check) of a recurrent model at each fixed iteration
     count, and with adaptive exit (``exit``; ``None`` skips it) up to ``max_iters`` (default: the
-    largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``accuracy_by_hops`` ({r: {hops: acc}};
-    ``n_by_hops``: {hops: problems}),
-    ``mean_generated_tokens`` ({r: tokens
-    generated per problem}; 1 for a ``"reach"`` model, whose one answer token is read, not generated
-    in a loop), ``adaptive`` (``accuracy``,
-    ``mean_iterations`` per generated token, ``mean_iterations_by_hops`` and ``accuracy_by_hops``,
-    hops = the length of the reference reasoning path; ``answer_iterations`` and
-    ``answer_iterations_by_hops``: the iterations of the one token that names the answer, where the
-    search happens), ``n``, and per-problem ``outputs``."""
+    largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``accuracy_by_hops`` ({r: {hops:
+    acc}}), ``n_by_hops`` ({hops: problems}), ``mean_generated_tokens`` ({r: tokens generated per
+    problem}; 1 for a ``"reach"`` model, whose one answer token is read, not generated in a loop),
+    ``adaptive`` (``accuracy``, ``mean_iterations`` per generated token, ``mean_iterations_by_hops``
+    and ``accuracy_by_hops``, hops = the length of the reference reasoning path; ``answer_iterations``
+    and ``answer_iterations_by_hops``: the iterations of the one token that names the answer, where
+    the search happens), ``n``, and per-problem ``outputs``."""
     from .engine import generate
 
     items = list(data)[: limit if limit is not None else None]

@@ -898,3 +898,39 @@ def test_prosqa_eval_defaults_to_the_graph_model_once_it_ships(monkeypatch):
     assert ev.default_model() == "prosqa-recurrent-graph"
     shipped.clear()   # none shipped: the name whose missing-model error says how to train it
     assert ev.default_model() == "prosqa-recurrent"
+
+
+def test_edge_attention_reads_where_the_lookup_looks(tok):
+    """The core's attention probabilities are what its forward mixes the values with; edge_attention
+    sums them, per iteration and head, over the targets of the edges iteration r should follow (those
+    leaving nodes within r − 1 hops of the root) and over every other edge's: with the queries and keys
+    zeroed (uniform attention over the 20 tokens of the hand problem) that is 1, 3, 4, 4 edges of 5
+    over 20; a words model is refused."""
+    from explorer.recurrent.attention import edge_attention, target_positions
+    from explorer.recurrent.data import reach_prompt
+    from explorer.recurrent.train import RecurrentRecipe, TrainConfig
+
+    recipe = RecurrentRecipe([HAND], TrainConfig(encoding="graph", n_embd=16, n_heads=2, intermediate_size=16,
+                                                 n_core=1, n_coda=0, queries=2))
+    hf = recipe.build(None).eval()
+    model = RecurrentModel(hf, recipe.tokenizer)
+    ids = reach_prompt(model.tokenizer, HAND)
+    assert [ids[t] for _, t in target_positions(HAND)] == [2, 3, 4, 5, 6]   # each edge's target token (labels 0..6)
+    attn = hf.transformer.core_block[0].attn
+    x, table = torch.randn(1, len(ids), 16), hf._table(len(ids))
+    w = attn.weights(x, table)
+    v = attn.Wqkv(x)[..., 32:].view(1, len(ids), 2, 8).transpose(1, 2)
+    torch.testing.assert_close(attn(x, table), attn.proj((w @ v).transpose(1, 2).reshape(1, len(ids), 16)))
+    seen = edge_attention(model, [HAND], 4)
+    assert seen["followed"].shape == seen["other"].shape == (4, 2) and seen["n"] == 1
+    assert (seen["followed"] + seen["other"] <= 1 + 1e-6).all()
+    with torch.no_grad():
+        attn.Wqkv.weight[:32] = 0
+        if attn.use_qk_bias:
+            attn.qk_bias.zero_()
+    flat = edge_attention(model, [HAND, HAND], 4)
+    np.testing.assert_allclose(flat["followed"], np.array([[1, 1], [3, 3], [4, 4], [4, 4]]) / 20, atol=1e-6)
+    np.testing.assert_allclose(flat["other"], np.array([[4, 4], [2, 2], [1, 1], [1, 1]]) / 20, atol=1e-6)
+    with pytest.raises(InputError, match="graph-token"):
+        edge_attention(RecurrentModel(build_model(tiny_config(vocab_size=len(tok), prosqa_task="reach"), seed=1), tok),
+                       [HAND])

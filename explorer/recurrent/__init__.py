@@ -1,7 +1,8 @@
 """Recurrent depth (Geiping et al. 2025, "Huginn"): a prelude–core–coda model whose core block is
 iterated ``r`` times, adaptive-exit criteria, an engine that records one trajectory of iterations
 per token, a trainer on ProsQA (:mod:`.train`, with :mod:`.data` and :mod:`.losses`), its ProsQA
-evaluation (:mod:`.evaluate`), and a loader for the public Huginn-0125 checkpoint.
+evaluation (:mod:`.evaluate`), where the core's lookup looks (:mod:`.attention`), and a loader for
+the public Huginn-0125 checkpoint.
 
 Importing this package registers the model types ``latent_recurrent`` and ``huginn_raven`` with
 ``AutoConfig`` / ``AutoModelForCausalLM`` (no remote code).

@@ -162,7 +162,8 @@ class CausalSelfAttention(nn.Module):
             self.qk_bias = nn.Parameter(torch.zeros(2, 1, self.n_head, self.head_dim))
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
 
-    def forward(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    def _qkv(self, x: torch.Tensor, table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys (biased and rotated) and values, each (B, H, S, hd)."""
         B, S, E = x.shape
         q, k, v = self.Wqkv(x).split(E, dim=2)
         q, k, v = (t.view(B, S, self.n_head, self.head_dim) for t in (q, k, v))
@@ -170,9 +171,21 @@ class CausalSelfAttention(nn.Module):
             qb, kb = self.qk_bias.split(1, dim=0)
             q, k = (q + qb).to(q.dtype), (k + kb).to(q.dtype)
         q, k = apply_rotary(q, k, table)
-        y = nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                                       is_causal=True)
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        B, S, E = x.shape
+        y = nn.functional.scaled_dot_product_attention(*self._qkv(x, table), is_causal=True)
         return self.proj(y.transpose(1, 2).reshape(B, S, E))
+
+    def weights(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """(B, H, S, S): the causal attention probabilities :meth:`forward` mixes the values with
+        (what the fused kernel computes inside; for reading where a head looks)."""
+        q, k, _ = self._qkv(x, table)
+        S = x.shape[1]
+        scores = (q @ k.transpose(-1, -2)).float() / math.sqrt(self.head_dim)
+        future = torch.ones(S, S, dtype=torch.bool, device=x.device).triu(1)
+        return scores.masked_fill(future, float("-inf")).softmax(-1)
 
     def at(self, x: torch.Tensor, table: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The output at ``positions`` (N, 2: row, position) only, (N, E): queries there, keys and values
@@ -357,10 +370,14 @@ class RecurrentForCausalLM(PreTrainedModel):
         nn.init.trunc_normal_(x, 0.0, std, -3 * std, 3 * std, generator=generator)
         return (x * self.config.embed_scale).to(like.device, like.dtype)
 
+    def core_input(self, state: torch.Tensor, injected: torch.Tensor) -> torch.Tensor:
+        """What an iteration's first core block reads: adapter(concat(state, e))."""
+        return self.transformer.adapter(torch.cat([state, injected], dim=-1))
+
     def core_step(self, state: torch.Tensor, injected: torch.Tensor) -> torch.Tensor:
-        """One iteration: adapter(concat(state, e)) → every core block."""
+        """One iteration: :meth:`core_input` → every core block."""
         table = self._table(state.shape[1])
-        x = self.transformer.adapter(torch.cat([state, injected], dim=-1))
+        x = self.core_input(state, injected)
         for block in self.transformer.core_block:
             x = block(x, table)
         return x

@@ -917,7 +917,7 @@ def test_edge_attention_reads_where_the_lookup_looks(tok):
     ids = reach_prompt(model.tokenizer, HAND)
     assert [ids[t] for _, t in target_positions(HAND)] == [2, 3, 4, 5, 6]   # each edge's target token (labels 0..6)
     attn = hf.transformer.core_block[0].attn
-    x, table = torch.randn(1, len(ids), 16), hf._table(len(ids))
+    x, table = torch.randn(1, len(ids), 16), hf.rotary_for(len(ids))
     w = attn.weights(x, table)
     v = attn.Wqkv(x)[..., 32:].view(1, len(ids), 2, 8).transpose(1, 2)
     torch.testing.assert_close(attn(x, table), attn.proj((w @ v).transpose(1, 2).reshape(1, len(ids), 16)))

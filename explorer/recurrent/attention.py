@@ -32,12 +32,12 @@ def target_positions(problem: dict[str, Any]) -> list[tuple[int, int]]:
 @torch.inference_mode()
 def edge_attention(model: Any, problems: Sequence[dict[str, Any]], iterations: int = 6, *,
                    seed: int = 0) -> dict[str, Any]:
-    """Per core iteration r = 1 … ``iterations`` and per head of the core's first block, the mean
+    """For a :class:`~explorer.recurrent.engine.RecurrentModel`: per core iteration r = 1 … ``iterations`` and per head of the core's first block, the mean
     over ``problems`` of the attention the question's last token gives to the target tokens of
     the edges iteration r should follow (``followed``, (iterations, heads)) and to those of every
     other edge (``other``); the rest of each head's attention falls on other tokens. The initial
     states are the engine's (``seed``). Graph-token models only (``--encoding graph``)."""
-    hf, tok = getattr(model, "hf", model), model.tokenizer
+    hf, tok = model.hf, model.tokenizer
     if not graph_tokens.is_graph_tokenizer(tok):
         raise InputError("edge_attention reads graph-token models (trained with --encoding graph); this model's "
                          "tokenizer speaks words.")
@@ -54,7 +54,7 @@ def edge_attention(model: Any, problems: Sequence[dict[str, Any]], iterations: i
         hops = distances(len(p["idx_to_symbol"]), [tuple(e) for e in p["edges"]], int(p["root"]))
         edges = target_positions(p)
         e = hf.prelude(hf.embed(ids))
-        table = hf._table(T)
+        table = hf.rotary_for(T)
         x = initial_states(hf, T, seed)
         for r in range(iterations):
             w = block.attn.weights(block.norm_1(hf.core_input(x, e)), table)[0, :, -1].cpu().numpy()  # (H, T)

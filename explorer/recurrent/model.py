@@ -339,7 +339,8 @@ class RecurrentForCausalLM(PreTrainedModel):
             module.rotary.copy_(rotary_table(c.head_dim, c.block_size, c.rope_base).to(module.rotary.device))
 
     # -- pieces -------------------------------------------------------------------------------
-    def _table(self, T: int) -> torch.Tensor:
+    def rotary_for(self, T: int) -> torch.Tensor:
+        """The rotary table every block takes for a sequence of ``T`` tokens."""
         if T > self.config.block_size:
             from ..errors import ContextLengthError
 
@@ -353,7 +354,7 @@ class RecurrentForCausalLM(PreTrainedModel):
 
     def prelude(self, embeds: torch.Tensor) -> torch.Tensor:
         """The embedded input ``e`` that is injected at every core iteration."""
-        table = self._table(embeds.shape[1])
+        table = self.rotary_for(embeds.shape[1])
         x = embeds
         for block in self.transformer.prelude:
             x = block(x, table)
@@ -376,7 +377,7 @@ class RecurrentForCausalLM(PreTrainedModel):
 
     def core_step(self, state: torch.Tensor, injected: torch.Tensor) -> torch.Tensor:
         """One iteration: :meth:`core_input` → every core block."""
-        table = self._table(state.shape[1])
+        table = self.rotary_for(state.shape[1])
         x = self.core_input(state, injected)
         for block in self.transformer.core_block:
             x = block(x, table)
@@ -386,7 +387,7 @@ class RecurrentForCausalLM(PreTrainedModel):
         """Logits (B, T, V) read from raw states: ln_f → coda → ln_f → lm_head. ``positions`` (N, 2:
         row, position): the logits there only, (N, V), the coda's last block run at those positions
         alone (training reads a few questions, not every token)."""
-        table = self._table(state.shape[1])
+        table = self.rotary_for(state.shape[1])
         x = self.transformer.ln_f(state)
         blocks = list(self.transformer.coda)
         for i, block in enumerate(blocks):

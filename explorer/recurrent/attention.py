@@ -32,11 +32,12 @@ def target_positions(problem: dict[str, Any]) -> list[tuple[int, int]]:
 @torch.inference_mode()
 def edge_attention(model: Any, problems: Sequence[dict[str, Any]], iterations: int = 6, *,
                    seed: int = 0) -> dict[str, Any]:
-    """For a :class:`~explorer.recurrent.engine.RecurrentModel`: per core iteration r = 1 … ``iterations`` and per head of the core's first block, the mean
-    over ``problems`` of the attention the question's last token gives to the target tokens of
-    the edges iteration r should follow (``followed``, (iterations, heads)) and to those of every
-    other edge (``other``); the rest of each head's attention falls on other tokens. The initial
-    states are the engine's (``seed``). Graph-token models only (``--encoding graph``)."""
+    """For a :class:`~explorer.recurrent.engine.RecurrentModel`: per core iteration r = 1 …
+    ``iterations`` and per head of the core's first block, the mean over ``problems`` of the
+    attention the question's last token gives to the target tokens of the edges iteration r should
+    follow (``followed``, (iterations, heads)) and to those of every other edge (``other``); the
+    rest of each head's attention falls on other tokens. The initial states are the engine's
+    (``seed``). Graph-token models only (``--encoding graph``)."""
     hf, tok = model.hf, model.tokenizer
     if not graph_tokens.is_graph_tokenizer(tok):
         raise InputError("edge_attention reads graph-token models (trained with --encoding graph); this model's "

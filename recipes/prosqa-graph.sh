@@ -153,8 +153,11 @@ if [ "${SHIP:-0}" = 1 ]; then
   [ -n "${EVAL_LIMIT:-}" ] && limit=(--limit "$EVAL_LIMIT")
   for m in $MODELS; do
     case $m in
-      recurrent) "${LE[@]}" prosqa eval --engine recurrent --model "$(final "$m")/latest" --iterations 1,2,4,8,16 \
-                   "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
+      recurrent)   # and with each option read at its peak over the iterations (--readout peak)
+        for readout in final peak; do
+          "${LE[@]}" prosqa eval --engine recurrent --model "$(final "$m")/latest" --iterations 1,2,4,8,16 \
+              --readout "$readout" "${limit[@]}" --json > "$RUNS/$m-eval$([ "$readout" = peak ] && echo -peak).json"
+        done ;;
       *) "${LE[@]}" prosqa eval --engine thoughts --mode "$([ "$m" = nocot ] && echo no_cot || echo "$m")" \
                    --model "$(final "$m")/latest" "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
     esac
@@ -186,6 +189,7 @@ if [ "${SHIP:-0}" = 1 ]; then
     esac
     results=("$RUNS/$m-eval.json")
     if [ "$m" = coconut ]; then results+=("$RUNS/$m-eval-hops.json"); fi
+    if [ "$m" = recurrent ]; then results+=("$RUNS/$m-eval-peak.json"); fi
     stages=("$RUNS/$m-warm")
     if [ "$POLISH" != 0 ]; then stages+=("$RUNS/$m"); fi
     "${LE[@]}" train ship "$(final "$m")" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \

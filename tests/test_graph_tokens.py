@@ -379,6 +379,9 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
         if name == "prosqa-coconut":   # also measured with one thought per hop, the papers' protocol
             hops = prov["results"]["coconut-eval-hops"]
             assert hops["n_thoughts"] == "hops" and hops["n"] == 3 and list(prov["results"])[0] == "coconut-eval"
+        if name == "prosqa-recurrent-graph":   # and with each option read at its peak over the iterations
+            assert list(prov["results"]) == ["recurrent-eval", "recurrent-eval-peak"]
+            assert [prov["results"][k]["readout"] for k in prov["results"]] == ["final", "peak"]
         assert result["n"] == 3 and ("accuracy_by_hops" in result if name != "prosqa-recurrent-graph" else
                                      set(result["accuracy"]) == {"1", "2", "4", "8", "16"})
         assert (tmp_path / "out" / f"{name}.tar").stat().st_size < 16 * 2 ** 20
@@ -462,20 +465,29 @@ def test_a_shipped_graph_model_reproduces_its_published_numbers(name, real):
 def test_the_shipped_graph_recurrent_model_reproduces_its_published_numbers(real):
     """`latent-explorer prosqa eval --method recurrent` (the graph-token model is the default once shipped) on
     all 300 real problems gives the accuracy at each iteration count and with the adaptive exit, and the
-    iterations it spends per hop count, that its provenance published."""
-    import contextlib
-    import io
-
+    iterations it spends per hop count, that its provenance published, with either readout."""
     from explorer.cli import prosqa_eval
 
     prov = json.loads((SHIPPED_DIR / "prosqa-recurrent-graph" / "provenance.json").read_text())
-    want = next(iter(prov["results"].values()))
+    assert list(prov["results"]) == ["recurrent-eval", "recurrent-eval-peak"]
+    for want in prov["results"].values():
+        _reproduces(prosqa_eval, want)
+    assert "recipes/prosqa-graph.sh" in prov["command"] and prov["cost"]["train_minutes"] > 0
+
+
+def _reproduces(prosqa_eval, want):
+    """`prosqa eval --method recurrent` with the published result's iterations and readout gives its numbers."""
+    import contextlib
+    import io
+
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert prosqa_eval(["--method", "recurrent", "--iterations", ",".join(want["accuracy"]), "--json"]) == 0
+        assert prosqa_eval(["--method", "recurrent", "--iterations", ",".join(want["accuracy"]),
+                            "--readout", want["readout"], "--json"]) == 0
     got = json.loads(out.getvalue())
     one = 1 / 300 + 1e-9  # a near-tie may fall the other way under other float rounding: one problem, no more
     assert got["model"] == "prosqa-recurrent-graph" and got["n"] == want["n"] == 300
+    assert got["readout"] == want["readout"]
     assert got["accuracy"].keys() == want["accuracy"].keys()
     assert set(got["mean_generated_tokens"].values()) == {1.0}   # the answer token, read where the question ends
     assert all(abs(got["accuracy"][r] - want["accuracy"][r]) <= one for r in want["accuracy"])
@@ -485,7 +497,6 @@ def test_the_shipped_graph_recurrent_model_reproduces_its_published_numbers(real
     assert abs(got["adaptive"]["accuracy"] - want["adaptive"]["accuracy"]) <= one
     assert got["adaptive"]["mean_iterations_by_hops"] == pytest.approx(want["adaptive"]["mean_iterations_by_hops"],
                                                                        abs=0.05)
-    assert "recipes/prosqa-graph.sh" in prov["command"] and prov["cost"]["train_minutes"] > 0
 
 
 @pytest.mark.parametrize("method", ["coconut", "recurrent"])

@@ -258,6 +258,9 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path, task, encoding):
         assert sum(by[h] * res["n_by_hops"][h] for h in by) / 2 == pytest.approx(res["accuracy"][r])
     for tokens in res["mean_generated_tokens"].values():   # the answer task generates (at most 3 here), reach reads one
         assert (tokens == 1.0) if task == "reach" else (1 <= tokens <= 3)
+    if task == "answer":   # the peak readout compares a reach model's two options; a words model has none
+        with pytest.raises(InputError, match="leave readout at 'final'"):
+            evaluate_iterations(model, data[:2], iterations=(1,), exit=None, readout="peak")
     assert 1 <= res["adaptive"]["mean_iterations"] <= 2 and set(res["adaptive"]["mean_iterations_by_hops"]) <= {1, 2}
     assert 1 <= res["adaptive"]["answer_iterations"] <= 2
     assert set(res["adaptive"]["answer_iterations_by_hops"]) == set(res["adaptive"]["accuracy_by_hops"])
@@ -746,7 +749,7 @@ def test_reach_evaluation_reads_the_options_after_the_question(tok):
     """The fixed-iteration logits are the engine's (same initial states), and an answer is the
     option scored higher there."""
     from explorer.recurrent.engine import initial_states, next_token_adaptive
-    from explorer.recurrent.evaluate import evaluate_iterations, reach_logits
+    from explorer.recurrent.evaluate import evaluate_iterations, option_scores, reach_logits
     from explorer.tasks.prosqa.tokenizer import name_token_ids
     from explorer.tasks.prosqa.compact import compact_prompt
 
@@ -767,6 +770,27 @@ def test_reach_evaluation_reads_the_options_after_the_question(tok):
         assert res["accuracy_by_hops"][r] == {3: 0.5} and res["n_by_hops"] == {3: 2}
     assert res["task"] == "reach" and 1 <= res["adaptive"]["mean_iterations"] <= 3
     assert set(res["adaptive"]["mean_iterations_by_hops"]) == {3}
+    # readout="peak": each option's highest log-probability over iterations 1..r, answered where the exit stopped
+    every = reach_logits(m, [HAND], (1, 2, 3), seed=2)
+    best = torch.stack([every[r][0].log_softmax(-1)[[a, b]] for r in (1, 2, 3)]).cummax(0).values
+    peak = option_scores(m, [HAND, swapped], (1, 3), "peak", seed=2)
+    for r in (1, 3):
+        torch.testing.assert_close(peak[r][0], best[r - 1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(peak[r][1], best[r - 1].flip(0), atol=1e-5, rtol=1e-5)  # (right, wrong)
+    final = option_scores(m, [HAND], (3,), "final", seed=2)[3][0]
+    torch.testing.assert_close(final, lg[3][0, [a, b]])
+    res = evaluate_iterations(m, [HAND, swapped], iterations=(1, 3), exit="kl", seed=2, readout="peak")
+    assert res["readout"] == "peak" and res["accuracy"][3] == 0.5
+    assert res["outputs"]["3"] == ["gorpus" if best[2, 0] > best[2, 1] else "rempus"] * 2
+    used = round(res["adaptive"]["mean_iterations"])
+    assert res["adaptive"]["outputs"] == ["gorpus" if best[used - 1, 0] > best[used - 1, 1] else "rempus"] * 2
+    with pytest.raises(InputError, match="readout must be one of final, peak"):
+        option_scores(m, [HAND], (1,), "mean")
+    for bad in [(0,), (0, 3), ()]:   # the peak readout never starts past a bad count
+        with pytest.raises(InputError, match="iterations must be whole numbers"):
+            option_scores(m, [HAND], bad, "peak")
+    with pytest.raises(InputError, match="no problems"):
+        reach_logits(m, [], (1,))
     with pytest.raises(InputError, match="no token"):
         name_token_ids(tok, ["Zorblax"])
 

@@ -2,8 +2,9 @@
 where its answer sits after each iteration.
 
 * :func:`evaluate_iterations` — accuracy (Coconut's answer check) at fixed iteration counts and
-  with an adaptive exit; for a ``"reach"`` model the answer is the option with the higher logit
-  after ``... Is <root>`` (:func:`reach_logits`).
+  with an adaptive exit; for a ``"reach"`` model the answer is the option scored higher after
+  ``... Is <root>`` (:func:`option_scores`: its logit after the last iteration, or its peak
+  log-probability over the iterations; :func:`reach_logits`).
 * :func:`distance_mass` — the next-token probability on graph nodes summed by hop distance, per
   iteration.
 * :func:`answer_accuracy` — teacher-forced accuracy of every answer in the training format.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ from .data import encode_problem, option_ids, reach_prompt, task_of
 def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: Sequence[int] = (1, 2, 4, 8, 16, 32),
                         exit: str | None = "kl", threshold: float | None = None, *, max_iters: int | None = None,
                         limit: int | None = None, max_new_tokens: int = 16, seed: int = 0,
-                        progress: bool = False) -> dict[str, Any]:
+                        readout: str = "final", progress: bool = False) -> dict[str, Any]:
     """ProsQA accuracy (Coconut's answer check) of a recurrent model at each fixed iteration
     count, and with adaptive exit (``exit``; ``None`` skips it) up to ``max_iters`` (default: the
     largest of ``iterations``). Returns ``accuracy`` ({r: acc}), ``accuracy_by_hops`` ({r: {hops:
@@ -38,18 +39,20 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
     ``adaptive`` (``accuracy``, ``mean_iterations`` per generated token, ``mean_iterations_by_hops``
     and ``accuracy_by_hops``, hops = the length of the reference reasoning path; ``answer_iterations``
     and ``answer_iterations_by_hops``: the iterations of the one token that names the answer, where
-    the search happens), ``n``, and per-problem ``outputs``."""
+    the search happens), ``n``, and per-problem ``outputs``. ``readout`` (a ``"reach"`` model
+    only): how its two options are scored, :func:`option_scores`; the result names it."""
     from .engine import generate
 
     items = list(data)[: limit if limit is not None else None]
     if not items:
         raise InputError("no problems to evaluate; pass a non-empty list (e.g. load(path)).")
-    iters = sorted({int(r) for r in iterations})
-    if not iters or iters[0] < 1:
-        raise InputError(f"iterations must be whole numbers >= 1, got {list(iterations)}.")
+    iters = _iteration_counts(iterations)
     cap = int(max_iters or iters[-1])
     if task_of(model) == "reach":
-        return _evaluate_reach(model, items, iters, exit, threshold, cap, seed, progress)
+        return _evaluate_reach(model, items, iters, exit, threshold, cap, seed, progress, readout)
+    if readout != "final":
+        raise InputError(f"readout={readout!r} reads a 'reach' model's two options; this model answers in "
+                         "words (task 'answer'), so leave readout at 'final'.")
     runs: list[tuple[str, int]] = [("none", r) for r in iters] + ([(exit, cap)] if exit else [])
     it: Any = [(p, run) for p in items for run in runs]
     if progress:
@@ -87,6 +90,14 @@ def evaluate_iterations(model: Any, data: Sequence[dict[str, Any]], iterations: 
     return out
 
 
+def _iteration_counts(iterations: Sequence[int]) -> list[int]:
+    """The distinct iteration counts, sorted; a typed error unless there is one and all are >= 1."""
+    its = sorted({int(r) for r in iterations})
+    if not its or its[0] < 1:
+        raise InputError(f"iterations must be whole numbers >= 1, got {list(iterations)}.")
+    return its
+
+
 def by_hops(problems: Sequence[dict[str, Any]], values: Sequence[float]) -> dict[int, float]:
     """The mean of ``values`` (one per problem) for each hop count (the length of a problem's
     reference reasoning path)."""
@@ -101,31 +112,78 @@ def n_by_hops(problems: Sequence[dict[str, Any]]) -> dict[int, int]:
     return {h: int(n) for h, n in sorted(Counter(len(p.get("steps", [])) for p in problems).items())}
 
 
-@torch.inference_mode()
-def reach_logits(model: Any, problems: Sequence[dict[str, Any]], iterations: Sequence[int], *, seed: int = 0,
-                 batch_size: int = 32) -> dict[int, torch.Tensor]:
-    """{r: (n, vocab) next-token logits after each problem's compact prompt ``... Is <root>``,
-    after r core iterations}; the initial states are the engine's (:func:`~explorer.recurrent.engine.initial_states`),
-    so these are the logits :func:`~explorer.recurrent.engine.iterate` shows at ``iter.r``."""
+def _reach_passes(model: Any, problems: Sequence[dict[str, Any]], iterations: Sequence[int], seed: int,
+                  batch_size: int) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """(first problem of the batch, r, (batch, vocab) logits after its last prompt token after r
+    iterations) for every wanted r, one pass of max(iterations) core iterations per batch."""
     from .engine import initial_states
 
     hf, tok = model.hf, model.tokenizer
     hf.eval()
     seqs = [reach_prompt(tok, p) for p in problems]
+    if not seqs:
+        raise InputError("no problems to read; pass a non-empty list (e.g. load(path)).")
     dev = hf.transformer.wte.weight.device
     init = initial_states(hf, max(len(s) for s in seqs), seed)
-    out: dict[int, list[torch.Tensor]] = {int(r): [] for r in iterations}
+    wanted = _iteration_counts(iterations)
     for i in range(0, len(seqs), batch_size):
         chunk = seqs[i:i + batch_size]
         T = max(len(s) for s in chunk)
         x = torch.full((len(chunk), T), int(tok.pad_token_id), dtype=torch.long, device=dev)
         for b, s in enumerate(chunk):
             x[b, :len(s)] = torch.tensor(s)
-        last = torch.tensor([len(s) - 1 for s in chunk], device=dev)
-        for r in out:
-            lg = hf(x, num_steps=r, input_states=init[:, :T].expand(len(chunk), -1, -1)).logits
-            out[r].append(lg[torch.arange(len(chunk), device=dev), last].float().cpu())
+        at = torch.tensor([[b, len(s) - 1] for b, s in enumerate(chunk)], device=dev)
+        e = hf.prelude(hf.embed(x))
+        state = init[:, :T].expand(len(chunk), -1, -1)
+        for r in range(1, wanted[-1] + 1):
+            state = hf.core_step(state, e)
+            if r in wanted:
+                yield i, r, hf.coda(state, at).float().cpu()
+
+
+@torch.inference_mode()
+def reach_logits(model: Any, problems: Sequence[dict[str, Any]], iterations: Sequence[int], *, seed: int = 0,
+                 batch_size: int = 32) -> dict[int, torch.Tensor]:
+    """{r: (n, vocab) next-token logits after each problem's compact prompt ``... Is <root>``,
+    after r core iterations}; the initial states are the engine's (:func:`~explorer.recurrent.engine.initial_states`),
+    so these are the logits :func:`~explorer.recurrent.engine.iterate` shows at ``iter.r``. One
+    run of max(iterations) iterations per batch gives every r."""
+    out: dict[int, list[torch.Tensor]] = {int(r): [] for r in iterations}
+    for _, r, lg in _reach_passes(model, problems, iterations, seed, batch_size):
+        out[r].append(lg)
     return {r: torch.cat(v) for r, v in out.items()}
+
+
+#: how a ``"reach"`` model's two options are scored after r iterations (``readout=``)
+READOUTS = ("final", "peak")
+
+
+@torch.inference_mode()
+def option_scores(model: Any, problems: Sequence[dict[str, Any]], iterations: Sequence[int], readout: str = "final",
+                  *, seed: int = 0, batch_size: int = 32) -> dict[int, torch.Tensor]:
+    """{r: (n, 2) scores of each problem's (right, wrong) options after r iterations} for a
+    ``"reach"`` model; the answer is the option scored higher. ``readout="final"``: their logits
+    after iteration r (:func:`reach_logits`); ``"peak"``: each option's highest log-probability over
+    iterations 1..r, i.e. whether the search reached it by iteration r, whatever it held later
+    (reachability only grows with hops, so a node once reached stays reached)."""
+    if readout not in READOUTS:
+        raise InputError(f"readout must be one of {', '.join(READOUTS)}; got {readout!r}.")
+    items = list(problems)
+    pairs = torch.tensor([option_ids(model.tokenizer, p) for p in items])
+    wanted = _iteration_counts(iterations)
+    run = wanted if readout == "final" else range(1, wanted[-1] + 1)
+    out: dict[int, torch.Tensor] = {r: torch.empty(len(items), 2) for r in wanted}
+    best: dict[int, torch.Tensor] = {}
+    for i, r, lg in _reach_passes(model, items, run, seed, batch_size):
+        idx = pairs[i:i + len(lg)]
+        if readout == "final":
+            score = lg.gather(1, idx)
+        else:
+            now = lg.log_softmax(-1).gather(1, idx)
+            score = best[i] = now if r == 1 else torch.maximum(best[i], now)
+        if r in out:
+            out[r][i:i + len(lg)] = score
+    return out
 
 
 def distance_mass(model: Any, problems: Sequence[dict[str, Any]], max_iters: int = 16, *,
@@ -156,21 +214,20 @@ def distance_mass(model: Any, problems: Sequence[dict[str, Any]], max_iters: int
 
 
 def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], exit: str | None,
-                    threshold: float | None, cap: int, seed: int, progress: bool) -> dict[str, Any]:
+                    threshold: float | None, cap: int, seed: int, progress: bool, readout: str) -> dict[str, Any]:
     """:func:`evaluate_iterations` for a model of the ``"reach"`` task: the answer is the option
-    with the higher logit after ``... Is <root>``; iterations are those of that one position."""
+    scored higher after ``... Is <root>`` (:func:`option_scores`); iterations are those of that one
+    position. The adaptive exit picks each problem's iteration count; the answer is read there."""
     from ..tasks.prosqa.compact import options
     from .engine import initial_states, next_token_adaptive
     from .exits import check_criterion
 
-    tok = model.tokenizer
-    pairs = [option_ids(tok, p) for p in items]
     names = [options(p) for p in items]
-    logits = reach_logits(model, items, iters, seed=seed)
-    picks = {r: [names[i][0] if logits[r][i, a] > logits[r][i, b] else names[i][1] for i, (a, b) in enumerate(pairs)]
-             for r in iters}
+    scores = option_scores(model, items, iters + (list(range(1, cap + 1)) if exit else []), readout, seed=seed)
+    pick = lambda r, i: names[i][0] if scores[r][i, 0] > scores[r][i, 1] else names[i][1]  # noqa: E731
+    picks = {r: [pick(r, i) for i in range(len(items))] for r in iters}
     right = {r: [c == n[0] for c, n in zip(picks[r], names)] for r in iters}
-    out: dict[str, Any] = {"n": len(items), "iterations": iters, "task": "reach",
+    out: dict[str, Any] = {"n": len(items), "iterations": iters, "task": "reach", "readout": readout,
                            "accuracy": {r: float(np.mean(right[r])) for r in iters},
                            "accuracy_by_hops": {r: by_hops(items, right[r]) for r in iters},
                            "n_by_hops": n_by_hops(items),
@@ -179,20 +236,18 @@ def _evaluate_reach(model: Any, items: list[dict[str, Any]], iters: list[int], e
     if not exit:
         return out
     thr = check_criterion(exit, threshold)
-    hf = model.hf
-    it: Any = items
+    hf, tok = model.hf, model.tokenizer
+    it: Any = enumerate(items)
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(items, desc=f"ProsQA recurrent, exit={exit}", unit="problem")
-    ok, used, chosen = [], [], []
-    for p, (a, b), (right, wrong) in zip(it, pairs, names):
-        ids = torch.tensor([reach_prompt(tok, p)],
-                           device=hf.transformer.wte.weight.device)
-        lg, r, _ = next_token_adaptive(hf, ids, initial_states(hf, ids.shape[1], seed), exit, thr, cap)
-        chosen.append(right if lg[a] > lg[b] else wrong)
-        ok.append(chosen[-1] == right)
-        used.append(r)
+        it = tqdm(it, total=len(items), desc=f"ProsQA recurrent, exit={exit}", unit="problem")
+    used = []
+    for i, p in it:
+        ids = torch.tensor([reach_prompt(tok, p)], device=hf.transformer.wte.weight.device)
+        used.append(next_token_adaptive(hf, ids, initial_states(hf, ids.shape[1], seed), exit, thr, cap)[1])
+    chosen = [pick(r, i) for i, r in enumerate(used)]
+    ok = [c == n[0] for c, n in zip(chosen, names)]
     per_hops = by_hops(items, used)
     out["adaptive"] = {"exit": exit, "threshold": thr, "max_iters": cap, "accuracy": float(np.mean(ok)),
                        "mean_iterations": float(np.mean(used)), "mean_iterations_by_hops": per_hops,
@@ -288,6 +343,9 @@ def add_eval_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--max-iters", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--readout", default="final", choices=READOUTS,
+                    help="a reach model's option scores: 'final' (logits after the last iteration) or 'peak' (each "
+                         "option's highest log-probability over iterations 1..r)")
     ap.add_argument("--teacher-forced", action="store_true",
                     help="instead: teacher-forced accuracy of every answer in the training format (two-way by hops, "
                          "lookups); pass --data with problems generated with --queries/--lookups")
@@ -317,8 +375,8 @@ def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] |
                 "teacher_forced": {str(r): _keys(d) for r, d in tf.items()}}, None
     res = evaluate_iterations(load_recurrent(model), load(args.data or VALIDATION), its,
                               None if args.exit == "off" else args.exit, args.threshold, max_iters=args.max_iters,
-                              limit=args.limit, seed=args.seed, progress=not args.json)
-    summary = {"method": "recurrent", "model": str(model), "n": res["n"],
+                              limit=args.limit, seed=args.seed, readout=args.readout, progress=not args.json)
+    summary = {"method": "recurrent", "model": str(model), "n": res["n"], "readout": args.readout,
                "accuracy": {str(k): v for k, v in res["accuracy"].items()},
                "accuracy_by_hops": _keys({str(k): v for k, v in res["accuracy_by_hops"].items()}),
                "n_by_hops": {str(h): n for h, n in res["n_by_hops"].items()},

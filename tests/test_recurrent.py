@@ -772,9 +772,11 @@ def test_reach_evaluation_reads_the_options_after_the_question(tok):
     assert set(res["adaptive"]["mean_iterations_by_hops"]) == {3}
     # readout="peak": each option's highest log-probability over iterations 1..r, answered where the exit stopped
     every = reach_logits(m, [HAND], (1, 2, 3), seed=2)
-    best = torch.stack([every[r][0].log_softmax(-1)[[a, b]] for r in (1, 2, 3)]).cummax(0).values
-    peak = option_scores(m, [HAND, swapped], (1, 3), "peak", seed=2)
-    for r in (1, 3):
+    now = torch.stack([every[r][0].log_softmax(-1)[[a, b]] for r in (1, 2, 3)])
+    best = now.cummax(0).values
+    assert not torch.equal(best[1], now[1])   # here the right option falls at iteration 2: the peak keeps iteration 1's
+    peak = option_scores(m, [HAND, swapped], (1, 2, 3), "peak", seed=2)
+    for r in (1, 2, 3):
         torch.testing.assert_close(peak[r][0], best[r - 1], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(peak[r][1], best[r - 1].flip(0), atol=1e-5, rtol=1e-5)  # (right, wrong)
     final = option_scores(m, [HAND], (3,), "final", seed=2)[3][0]

@@ -153,10 +153,11 @@ if [ "${SHIP:-0}" = 1 ]; then
   [ -n "${EVAL_LIMIT:-}" ] && limit=(--limit "$EVAL_LIMIT")
   for m in $MODELS; do
     case $m in
-      recurrent)   # and with each option read at its peak over the iterations (--readout peak)
+      recurrent)   # and with each option read at its peak over the iterations (--readout peak); the adaptive exit
+                   # stops once no token rises above its earlier peak (the search reaches nothing new)
         for readout in final peak; do
           "${LE[@]}" prosqa eval --engine recurrent --model "$(final "$m")/latest" --iterations 1,2,4,8,16 \
-              --readout "$readout" "${limit[@]}" --json > "$RUNS/$m-eval$([ "$readout" = peak ] && echo -peak).json"
+              --readout "$readout" --exit peak-rise "${limit[@]}" --json > "$RUNS/$m-eval$([ "$readout" = peak ] && echo -peak).json"
         done ;;
       *) "${LE[@]}" prosqa eval --engine thoughts --mode "$([ "$m" = nocot ] && echo no_cot || echo "$m")" \
                    --model "$(final "$m")/latest" "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;

@@ -69,6 +69,21 @@ def test_argmax_stability_counts_repeats_and_batches():
         X.check_criterion("cosine")
 
 
+def test_peak_rise_exits_when_no_new_token_is_reached_while_kl_waits_for_the_mass_to_settle():
+    """A search that reaches token 0, then 1, then 2, then only moves its mass among those: peak-rise
+    (the most any token rises above its earlier peak) falls at iteration 4, KL only once nothing moves."""
+    rows = [[0.97, 0.01, 0.01, 0.01], [0.49, 0.49, 0.01, 0.01], [0.32, 0.32, 0.35, 0.01],
+            [0.60, 0.20, 0.19, 0.01], [0.60, 0.20, 0.19, 0.01]]
+    logits = [torch.tensor(r).log() for r in rows]
+    v = X.exit_values("peak-rise", logits=logits)
+    assert v.tolist() == pytest.approx([0.97, 0.48, 0.34, 0.0, 0.0], abs=1e-5)
+    assert int(X.exit_iteration("peak-rise", logits=logits)) == 4          # default threshold 0.02
+    assert int(X.exit_iteration("kl", logits=logits)) == 5
+    batched = [torch.stack([x, logits[0]]) for x in logits]             # second row: reaches nothing new after 1
+    assert X.exit_iteration("peak-rise", logits=batched).tolist() == [4, 2]
+    assert X.DEFAULT_THRESHOLDS["peak-rise"] == 0.02 and "peak-rise" in X.NEEDS_LOGITS
+
+
 # -- the model -----------------------------------------------------------------------------------------
 def test_huginn_names_and_shapes(model):
     names = dict(model.hf.named_parameters())
@@ -179,6 +194,22 @@ def test_iterate_is_deterministic_and_seeded(model):
         assert len(tr) == E + 1
         vals = [s.scalars["exit_value"] for s in tr.steps[1:]]
         assert all(v >= 0.5 for v in vals[:-1]) and (vals[-1] < 0.5 or E == 4)
+
+
+def test_iterate_exits_each_position_where_peak_rise_says_on_the_forward_logits(model):
+    """The engine carries peak-rise's running peaks per position: its exits are those of
+    exit_iteration on the logits of plain forwards with 1..R iterations."""
+    R, seed = 6, 3
+    ids = model.encode(PROMPT)
+    T = ids.shape[1]
+    logits = torch.stack([model.hf(ids, num_steps=r, input_states=initial_states(model.hf, T, seed)).logits[0].detach()
+                          for r in range(1, R + 1)])
+    values = X.exit_values("peak-rise", logits=logits)
+    thr = float(values[1:].median())   # a threshold that some positions meet early and some late
+    want = X.exit_iteration("peak-rise", thr, logits=logits).tolist()
+    assert len(set(want)) > 1
+    got = iterate(model, PROMPT, max_iters=R, exit="peak-rise", threshold=thr, seed=seed)
+    assert got.iterations == want
 
 
 def test_generate_adaptive_matches_forward(model):

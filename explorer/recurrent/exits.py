@@ -11,6 +11,12 @@ Iteration ``r`` (1-based) has a value ``v_r``; the token exits at the first ``r`
   default 1e-3);
 * ``argmax-stability``: the top token has been the same for ``threshold`` consecutive steps,
   i.e. ``v_r >= threshold`` where ``v_r`` counts the repeats (default 5);
+* ``peak-rise`` (this project's, not the release's): ``max_t (p_r(t) − max_{j<r} p_j(t))``, the most
+  any token's probability rises above its highest at earlier iterations (0 before iteration 1). It
+  falls once the iterations stop reaching tokens they had not reached: for a model that searches a
+  graph one hop an iteration, once the search has found everything it will, so deeper searches
+  iterate longer, where ``kl`` also waits for the mass to stop moving among the tokens already
+  reached (docs/thoughts.md, "The adaptive exit"; default 0.02);
 * ``none``: never (always ``max_iters``).
 
 Every function takes torch tensors whose last axis is the vector (state or logits) and works on
@@ -26,10 +32,10 @@ import torch
 
 from ..errors import InputError
 
-CRITERIA = ("kl", "latent-diff", "entropy-diff", "argmax-stability", "none")
+CRITERIA = ("kl", "latent-diff", "entropy-diff", "argmax-stability", "peak-rise", "none")
 DEFAULT_THRESHOLDS: dict[str, float] = {"kl": 1e-3, "latent-diff": 0.03, "entropy-diff": 1e-3,
-                                        "argmax-stability": 5, "none": math.inf}
-NEEDS_LOGITS = {"kl", "entropy-diff", "argmax-stability"}
+                                        "argmax-stability": 5, "peak-rise": 0.02, "none": math.inf}
+NEEDS_LOGITS = {"kl", "entropy-diff", "argmax-stability", "peak-rise"}
 _H0 = 100.0
 
 
@@ -85,11 +91,21 @@ def argmax_run(prev_run: torch.Tensor | None, prev_logits: torch.Tensor | None, 
     return torch.where(same, prev_run + 1, torch.zeros_like(prev_run))
 
 
+def peak_rise(prev_peak: torch.Tensor | None, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the most any token's probability rose above its earlier peak, the running peak of every
+    token's probability); ``prev_peak=None`` (before iteration 1) stands for zeros."""
+    p = logits.float().softmax(-1)
+    if prev_peak is None:
+        return p.amax(-1), p
+    return (p - prev_peak).amax(-1), torch.maximum(prev_peak, p)
+
+
 def step_value(criterion: str, *, prev_state: torch.Tensor | None = None, state: torch.Tensor | None = None,
                prev_logits: torch.Tensor | None = None, logits: torch.Tensor | None = None,
                run: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One iteration's exit value and the updated argmax run (the one place the criteria are
-    dispatched). ``latent-diff`` reads the states, the others the logits; ``none`` gives zeros."""
+    """One iteration's exit value and the updated carry ``run`` (argmax-stability: the repeat count;
+    peak-rise: each token's peak probability so far) — the one place the criteria are dispatched.
+    ``latent-diff`` reads the states, the others the logits; ``none`` gives zeros."""
     if criterion == "latent-diff":
         return latent_diff(prev_state, state), run
     if criterion == "kl":
@@ -99,6 +115,8 @@ def step_value(criterion: str, *, prev_state: torch.Tensor | None = None, state:
     if criterion == "argmax-stability":
         run = argmax_run(run, prev_logits, logits)
         return run.float(), run
+    if criterion == "peak-rise":
+        return peak_rise(run, logits)
     like = logits.argmax(-1) if logits is not None else state[..., 0] if state is not None else torch.zeros(())
     return torch.zeros(like.shape), run
 
@@ -154,4 +172,4 @@ def exit_iteration(criterion: str, threshold: float | None = None, *,
 
 
 __all__ = ["CRITERIA", "DEFAULT_THRESHOLDS", "NEEDS_LOGITS", "check_criterion", "latent_diff", "kl_step", "entropy",
-           "entropy_diff", "argmax_run", "exits", "exit_values", "exit_iteration"]
+           "entropy_diff", "argmax_run", "peak_rise", "exits", "exit_values", "exit_iteration"]

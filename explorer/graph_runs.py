@@ -173,8 +173,10 @@ def _run_recurrent(model: Any, problem: dict[str, Any], iters: int, seed: int, t
         t = s.probes["output"]
         probs[i, list(t.ids)] = t.scores
     prob, inner = _masses(model, traj.vectors(), tids, probs)
+    # the answer as `prosqa eval --readout peak` reads it: the option whose probability peaked higher over
+    # iterations 1..R (a node once reached stays reached; explorer.recurrent.evaluate.option_scores)
     target, neg = int(problem["target"]), int(problem["neg_target"])
-    pick = target if prob[-1, target] > prob[-1, neg] else neg
+    pick = target if prob[1:, target].max() > prob[1:, neg].max() else neg
     return GraphRun(problem, "recurrent", name, traj, prob, inner, [None] + list(range(1, len(traj))),
                     problem["idx_to_symbol"][pick], pick == target, [f"iteration {r}" for r in range(len(traj))])
 

@@ -8,7 +8,8 @@ set (``frontier_table``: per hop count and thought, each node group's next-token
 inner product), drawn as ``frontier_prob.png`` and ``frontier_inner.png``; the table is printed as
 markdown for docs/thoughts.md. ``iterations``: the same for each core iteration of the graph-token
 recurrent model ``prosqa-recurrent-graph`` (or ``--recurrent``; ``graph_table``), whose iteration r's
-frontier is the nodes exactly r hops from the root: ``iteration_prob.png``, ``iteration_inner.png``.
+frontier is the nodes exactly r hops from the root: ``iteration_prob.png``, ``iteration_inner.png``, and
+the iterations its ``peak-rise`` exit spends per hop count with the accuracy there, ``iteration_exit.png``.
 A set whose model is not shipped is skipped (and refused with ``--only``).
 
 The figures are the package's own plotly figures (``explorer.plots``; the trajectory through
@@ -116,9 +117,15 @@ def iteration_figures(model_name: str, limit: int | None) -> dict[str, object]:
     from explorer.plots import frontier_figure
     from explorer.tasks.prosqa import VALIDATION, load
 
-    table = graph_table(explorer.load_model(model_name), load(VALIDATION), steps=16, limit=limit, progress=True)
+    from explorer.plots import hops_figure
+    from explorer.recurrent.evaluate import evaluate_iterations
+
+    model, problems = explorer.load_model(model_name), load(VALIDATION)
+    table = graph_table(model, problems, steps=16, limit=limit, progress=True)
     print_table(table)
-    return {f"iteration_{r}": frontier_figure(table, r) for r in ("prob", "inner")}
+    exits = evaluate_iterations(model, problems, (16,), exit="peak-rise", readout="peak", limit=limit)
+    return {**{f"iteration_{r}": frontier_figure(table, r) for r in ("prob", "inner")},
+            "iteration_exit": hops_figure(exits, title=f"{model_name}: iterations per hop count")}
 
 
 #: each set of figures: the model it is drawn from, and how

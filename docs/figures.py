@@ -114,11 +114,9 @@ def frontier_figures(model_name: str, limit: int | None) -> dict[str, object]:
 def iteration_figures(model_name: str, limit: int | None) -> dict[str, object]:
     import explorer
     from explorer.graph_runs import graph_table
-    from explorer.plots import frontier_figure
-    from explorer.tasks.prosqa import VALIDATION, load
-
-    from explorer.plots import hops_figure
+    from explorer.plots import frontier_figure, hops_figure
     from explorer.recurrent.evaluate import evaluate_iterations
+    from explorer.tasks.prosqa import VALIDATION, load
 
     model, problems = explorer.load_model(model_name), load(VALIDATION)
     table = graph_table(model, problems, steps=16, limit=limit, progress=True)

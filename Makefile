@@ -34,7 +34,7 @@ browser-deps:
 		|| echo "could not install chromium: browser tests will skip"; fi
 
 test: setup browser-deps
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -rs $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -rs --durations=15 $(PYTEST_ARGS)
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not browser and not notebooks" $(PYTEST_ARGS)

@@ -43,6 +43,8 @@ export HF_HUB_OFFLINE=1
 # after each epoch (the learning curve in RUNS/<model>/log.jsonl), FRONTIER the weight of Coconut-BFS's
 # frontier loss (each thought taught its BFS frontier; 0: plain Coconut, which stayed near chance on the CPU),
 # QUERIES the recurrent model's questions per graph (the root's, then other nodes', each node once before twice),
+# COCONUT_QUERIES the Coconut model's questions per graph in one pass (the problem's own and more drawn on its statements,
+# which are read once for all of them; B then counts graphs; 1: the problem's own alone),
 # POLISH epochs of a last run from the main run's weights (0: none) at POLISH_LR, with a fresh optimizer and cosine
 # (Coconut: all at its last stage, every hop a thought); the model then ships from RUNS/<model>-polish.
 # ITERS the recurrent model's core iterations in training (all with gradient, iteration j taught the nodes within
@@ -52,6 +54,7 @@ export HF_HUB_OFFLINE=1
 # lowest-scored reached node and the highest-scored other one), POLISH_SEPARATION that of its polish (default SEPARATION).
 FRONTIER=${FRONTIER:-1}
 QUERIES=${QUERIES:-16}
+COCONUT_QUERIES=${COCONUT_QUERIES:-1}
 POLISH=${POLISH:-0}
 POLISH_LR=${POLISH_LR:-3e-4}
 ITERS=${ITERS:-8}
@@ -109,7 +112,7 @@ train_one() {  # one model: the warm-up on small graphs, the main run from its w
   if [ "$POLISH" != 0 ]; then polish=(--base "$dir/latest"); fi
   case $m in
     coconut) local cc=(--method coconut --c-thought 1 --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1
-                       --frontier-loss "$FRONTIER" --exact-thoughts 1 "${GPT[@]}")
+                       --frontier-loss "$FRONTIER" --exact-thoughts 1 --queries "$COCONUT_QUERIES" "${GPT[@]}")
              "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
              "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" "${cc[@]}" &&
              if [ ${#polish[@]} != 0 ]; then
@@ -179,11 +182,12 @@ if [ "${SHIP:-0}" = 1 ]; then
   if [ "$POLISH" != 0 ] && [ "$POLISH_SEPARATION" != "$SEPARATION" ]; then
     unreached="$unreached; the polish weighs a soft margin of every reached node over the rest $POLISH_SEPARATION"; fi
   bfs=""; if [ "$FRONTIER" != 0 ]; then bfs="-BFS (each thought also taught its BFS frontier, weight $FRONTIER)"; fi
-  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER QUERIES=$QUERIES ITERS=$ITERS UNREACHED=$UNREACHED SEPARATION=$SEPARATION$polished THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
+  asked=""; if [ "$COCONUT_QUERIES" != 1 ]; then asked=", $COCONUT_QUERIES questions per graph in a pass (the problem's own and $((COCONUT_QUERIES - 1)) drawn on its statements)"; fi
+  cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER QUERIES=$QUERIES COCONUT_QUERIES=$COCONUT_QUERIES ITERS=$ITERS UNREACHED=$UNREACHED SEPARATION=$SEPARATION$polished THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
   shape="$L layers, d=$D, $H heads; ProsQA as graph tokens: $WARM warm-up steps on small graphs, then $N generated problems for $EPOCHS epochs$more"
   for m in $MODELS; do
     case $m in
-      coconut) what="Coconut$bfs, a Llama-style transformer ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1)" ;;
+      coconut) what="Coconut$bfs, a Llama-style transformer ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1$asked)" ;;
       cot) what="Chain of thought, a Llama-style transformer ($shape; the path as node tokens, then the answer)" ;;
       nocot) what="No-CoT, a Llama-style transformer ($shape; the answer straight away)" ;;
       recurrent) what="Recurrent-depth model (prelude 1, core 1 iterated, no coda: the state read by the tied unembedding; $shape; $ITERS core iterations in training$iters, iteration j taught the nodes within j hops$unreached)" ;;

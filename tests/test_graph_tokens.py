@@ -357,7 +357,8 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
     archive each; the same command again resumes (no step is trained twice)."""
     env = {**os.environ, "SIZE": "tiny", "MODE": "gpu", "DEVICE": "cpu", "RUNS": str(tmp_path / "runs"), "SHIP": "1",
            "SHIP_TO": str(tmp_path / "shipped"), "OUT": str(tmp_path / "out"), "EVAL_LIMIT": "3",
-           "MODELS": "coconut cot nocot recurrent", "BIN": str(tmp_path / "no-venv"), "PYTHON": sys.executable}
+           "MODELS": "coconut cot nocot recurrent", "BIN": str(tmp_path / "no-venv"), "PYTHON": sys.executable,
+           "COCONUT_QUERIES": "2"}
     r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     names = ["prosqa-coconut", "prosqa-cot", "prosqa-nocot", "prosqa-recurrent-graph"]
@@ -377,6 +378,7 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
         assert len(prov["cost"]["stages"]) == 2 and prov["results"]   # the warm-up and the main run
         result = next(iter(prov["results"].values()))
         if name == "prosqa-coconut":   # also measured with one thought per hop, the papers' protocol
+            assert "COCONUT_QUERIES=2" in prov["command"] and "2 questions per graph in a pass" in prov["description"]
             hops = prov["results"]["coconut-eval-hops"]
             assert hops["n_thoughts"] == "hops" and hops["n"] == 3 and list(prov["results"])[0] == "coconut-eval"
         if name == "prosqa-recurrent-graph":   # and with each option read at its peak over the iterations
@@ -550,3 +552,87 @@ def test_an_epoch_of_graph_problems_is_batched_by_length(method):
     again, _ = epoch(True)
     assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(grouped, again))
     assert not torch.equal(epoch(True, 1)[0][0]["input_ids"], grouped[0]["input_ids"])
+
+
+def test_more_questions_on_a_graph_are_drawn_as_prosqa_draws_its_own(real):
+    """graph_questions: from any node with statements, a leaf it reaches in exactly len(path) hops (the path a
+    shortest one, edge by edge) against a leaf it does not reach; deep questions as common as the graph allows;
+    seeded. asking() writes one on the same statements under the problem's labels."""
+    from explorer.tasks.prosqa.generate import graph_questions
+    from explorer.tasks.prosqa.graph import distances
+
+    problems = generate(30, seed=3)
+    roots, hops = set(), []
+    for p in problems:
+        n, edges = len(p["idx_to_symbol"]), [tuple(e) for e in p["edges"]]
+        qs = graph_questions(p, random.Random(1), 7)
+        assert len(qs) == 7 and qs == graph_questions(p, random.Random(1), 7)
+        leaves = set(range(n)) - {a for a, _ in edges}
+        for q in qs:
+            dist = distances(n, edges, q["root"])
+            walk = [q["root"], *q["path"]]
+            assert all(e in edges for e in zip(walk, walk[1:])) and q["path"][-1] == q["target"]
+            assert dist[q["target"]] == len(q["path"]) and q["neg_target"] not in dist
+            assert {q["target"], q["neg_target"]} <= leaves and set(q["options"]) == {q["target"], q["neg_target"]}
+            roots.add(q["root"] != p["root"])
+            hops.append(len(q["path"]))
+    assert roots == {True, False} and set(range(1, 6)) <= set(hops)
+    assert graph_questions({"idx_to_symbol": ["A", "b"], "edges": [[0, 1]]}, random.Random(0), 3) == []  # no wrong leaf
+
+    p = real[0]
+    lab = G.relabelling(len(p["idx_to_symbol"]), random.Random(2))
+    g = G.encode(p, lab)
+    q = graph_questions(p, random.Random(0), 1)[0]
+    asked = g.asking(q["root"], q["options"], q["path"])
+    assert asked.question[:-5] == g.question[:-5] and asked.labels == lab
+    sym = p["idx_to_symbol"]
+    assert G.names(p, asked.question[-5:], lab) == ["[Q]", *(sym[o] for o in q["options"]), "[R]", sym[q["root"]]]
+    assert G.names(p, [s[0] for s in asked.steps] + asked.answer, lab) == \
+        [*(sym[v] for v in q["path"]), "[A]", sym[q["target"]], "<eos>"]
+    with pytest.raises(InputError, match="two options"):
+        g.asking(q["root"], q["options"][:1], q["path"])
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_a_graphs_questions_share_one_pass_over_its_statements(tmp_path, arch):
+    """queries=Q: each graph's question and Q - 1 more on its statements, the statements read once for all of them,
+    give the same loss, frontier loss and logits as the same questions batched one per row (at the chain of
+    thought's stage and with thoughts), at far fewer positions; the batch counts graphs, and a run trains."""
+    from explorer.thoughts.data import coconut_forward, collate, frontier_loss, frontier_targets
+    from explorer.thoughts.train import TrainConfig, Trainer
+
+    for bad in (dict(encoding="words"), dict(queries=0)):
+        with pytest.raises(InputError, match="queries"):
+            TrainConfig(**{"method": "coconut", "encoding": "graph", "queries": 3, **bad}).check()
+    data = [p for p in generate(40, seed=4) if len(p["steps"]) >= 3][:12]
+    cfg = TrainConfig(method="coconut", encoding="graph", arch=arch, frontier_loss=1.0, exact_thoughts=True, queries=3,
+                      n_layer=2, n_embd=32, n_head=2, batch_size=4, num_epochs=4, epochs_per_stage=2,
+                      max_latent_stage=6, uniform_prob=0.3, lr=3e-3, device="cpu", threads=1, save_every=1000)
+    t = Trainer(data, tmp_path / "run", cfg, progress=False)
+    recipe, latent, pad = t.recipe, t.recipe.ids[G.LATENT], int(t.recipe.tokenizer.pad_token_id)
+    model = t.model.eval()
+    for epoch in (0, 3):   # stage 0 (no thoughts but uniform_prob's) and stage 1 (a thought per question)
+        batches = recipe.epoch_batches(epoch)
+        assert len(batches) == 3 and sum(len(g) for g in batches.groups) == 36
+        k = batches.batches[0]
+        grouped = batches[0]
+        questions = [x for j in k for x in batches.groups[j]]
+        assert grouped["prefix_ids"].shape[0] == 4 and grouped["input_ids"].shape[0] == 12
+        flat = collate([ex for ex, _, _ in questions], pad, latent)
+        flat["frontier"] = frontier_targets([ex for ex, _, _ in questions], [f for _, f, _ in questions], latent, 1,
+                                            G.MAX_NODES)
+        assert torch.equal(flat["frontier"], grouped["frontier"]) and int((flat["input_ids"] == latent).sum()) > 0
+        with torch.no_grad():
+            (lg, xg), (lf, xf) = coconut_forward(model, grouped, latent), coconut_forward(model, flat, latent)
+            fg = frontier_loss(xg, grouped["input_ids"], latent, grouped["frontier"])
+            ff = frontier_loss(xf, flat["input_ids"], latent, flat["frontier"])
+        assert float(lg) == pytest.approx(float(lf), abs=1e-5) and float(fg) == pytest.approx(float(ff), abs=1e-5)
+        real_g, real_f = grouped["attention_mask"].bool(), flat["attention_mask"].bool()
+        for r in range(12):   # each question's own positions: the flat row's last ones
+            n = int(real_g[r].sum())
+            assert torch.allclose(xg[r][real_g[r]], xf[r][real_f[r]][-n:], atol=1e-4)
+        assert int(grouped["prefix_mask"].sum() + real_g.sum()) < int(real_f.sum()) / 2
+    # the first question of each group is the problem's own
+    main = recipe._tokenized(int(np.random.default_rng([0, 3]).permutation(12)[0]), random.Random(3))
+    assert batches.groups[0][0][0][0][:len(main.question)] == main.question
+    assert t.train().global_step == 12

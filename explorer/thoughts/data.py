@@ -7,6 +7,8 @@ writes it at a curriculum stage (stage k: the first k steps replaced by ``<bot>`
 first thought sits at the same position; :func:`coconut_forward` fills each ``<latent>`` with the
 last hidden state before it (one pass per thought over the KV cache) and returns loss and logits;
 :func:`frontier_loss` is the Coconut-BFS term that teaches each thought its BFS frontier.
+:func:`collate_grouped` batches several questions on each graph, whose statements
+:func:`grouped_forward` then reads once for all of them (the trainer's ``queries``).
 The tokenizer is the task's (:func:`explorer.tasks.prosqa.tokenizer.build_tokenizer`); the trainer
 is :mod:`.train`.
 """
@@ -87,6 +89,37 @@ def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int, latent
     return {"input_ids": input_ids, "labels": labels, "attention_mask": mask, "position_ids": pos}
 
 
+def collate_grouped(groups: Sequence[Sequence[tuple[list[int], list[int]]]], prefix_lens: Sequence[int],
+                    pad_id: int) -> dict[str, torch.Tensor]:
+    """A batch of several questions on each graph: group k's examples share their first
+    ``prefix_lens[k]`` ids (the statements), which carry no labels. The statements come once per
+    group (``prefix_ids``, left-padded, and ``prefix_mask``); each question's own ids after them are
+    a row of ``input_ids`` / ``labels`` / ``attention_mask`` (right-padded; rows k·Q … k·Q + Q − 1
+    are group k's, Q the largest group, a smaller group's missing rows all padding), so
+    :func:`frontier_targets` and :func:`frontier_loss` read them as they read :func:`collate`'s."""
+    Q, G = max(len(g) for g in groups), len(groups)
+    Lp = max(prefix_lens)
+    S = max(len(ids) - n for g, n in zip(groups, prefix_lens) for ids, _ in g)
+    prefix_ids = torch.full((G, Lp), pad_id, dtype=torch.long)
+    prefix_mask = torch.zeros((G, Lp), dtype=torch.long)
+    ids = torch.full((G * Q, S), pad_id, dtype=torch.long)
+    labels = torch.full((G * Q, S), -100, dtype=torch.long)
+    mask = torch.zeros((G * Q, S), dtype=torch.long)
+    for k, (g, n) in enumerate(zip(groups, prefix_lens)):
+        head = g[0][0][:n]
+        prefix_ids[k, Lp - n:] = torch.tensor(head)
+        prefix_mask[k, Lp - n:] = 1
+        for i, (x, lab) in enumerate(g):
+            if x[:n] != head or any(t != -100 for t in lab[:n + 1]):
+                raise ExplorerError("the questions of a group must share their first prefix_lens ids (the statements), "
+                                    "and neither those nor the token after them may carry a label.")
+            ids[k * Q + i, :len(x) - n] = torch.tensor(x[n:])
+            labels[k * Q + i, :len(x) - n] = torch.tensor(lab[n:])
+            mask[k * Q + i, :len(x) - n] = 1
+    return {"prefix_ids": prefix_ids, "prefix_mask": prefix_mask, "input_ids": ids, "labels": labels,
+            "attention_mask": mask}
+
+
 def frontier_targets(examples: Sequence[tuple[list[int], list[int]]], frontiers: Sequence[Sequence[Sequence[int]]],
                      latent_id: int, c_thought: int, n_classes: int) -> torch.Tensor:
     """(B, P, n_classes) multi-hot targets: row p of example b holds the frontier its p-th thought is
@@ -124,37 +157,107 @@ def frontier_loss(logits: torch.Tensor, input_ids: torch.Tensor, latent_id: int,
 
 def coconut_forward(hf: torch.nn.Module, batch: dict[str, torch.Tensor], latent_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, logits) of a batch whose ``<latent>`` positions are filled by the hidden state (after
-    the final norm) at the position before each — one forward pass per thought over the KV cache."""
+    the final norm) at the position before each — one forward pass per thought over the KV cache.
+    A batch of :func:`collate_grouped` reads each graph's statements once (:func:`grouped_forward`)."""
     from transformers import DynamicCache
 
+    if "prefix_ids" in batch:
+        return grouped_forward(hf, batch, latent_id)
     ids, mask, pos, labels = (batch[k] for k in ("input_ids", "attention_mask", "position_ids", "labels"))
     B, T = ids.shape
     embeds = hf.get_input_embeddings()(ids)
-    lat = [(ids[b] == latent_id).nonzero().flatten().tolist() if latent_id is not None else [] for b in range(B)]
+    lat = _thoughts(ids, latent_id)
     n_pass = max((len(x) for x in lat), default=0)
     if n_pass == 0:
-        out = hf(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=False)
-        logits = out.logits
-    else:
-        cache = DynamicCache()
-        start, end = 0, min(x[0] for x in lat if x)
-        parts = []
-        for p in range(n_pass + 1):
-            out = hf(inputs_embeds=embeds[:, start:end], attention_mask=mask[:, :end], position_ids=pos[:, start:end],
-                     cache=cache, use_cache=True, output_hidden_states=True)
-            cache = out.cache
-            parts.append(out.logits)
-            if p == n_pass:
-                break
-            h = out.hidden_states[-1]
-            rows = [b for b in range(B) if len(lat[b]) > p]
-            cols = [lat[b][p] for b in rows]
-            if any(c < end or c - 1 - start < 0 for c in cols):
-                raise ExplorerError("thought positions are not aligned across the batch; build batches with collate().")
-            embeds = embeds.clone()
-            embeds[rows, cols] = h[rows, [c - 1 - start for c in cols]]
-            start, end = end, (end + 1 if p + 1 < n_pass else T)
-        logits = torch.cat(parts, 1)
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+        logits = hf(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=False).logits
+        return _loss(logits, labels), logits
+    cache, parts, thought = DynamicCache(), [], None   # thought: (rows, states) that begin the next pass
+    for p, (start, end) in enumerate(_passes(lat, T)):
+        x = embeds[:, start:end]
+        if thought is not None:   # the hidden state before a <latent> is its input embedding
+            x = x.clone()
+            x[thought[0], 0] = thought[1].to(x.dtype)
+        out = hf(inputs_embeds=x, attention_mask=mask[:, :end], position_ids=pos[:, start:end],
+                 cache=cache, use_cache=True, output_hidden_states=True)
+        cache = out.cache
+        parts.append(out.logits)
+        rows = [b for b in range(B) if len(lat[b]) > p]
+        thought = (rows, out.hidden_states[-1][rows, -1])
+    logits = torch.cat(parts, 1)
+    return _loss(logits, labels), logits
+
+
+def grouped_forward(hf: torch.nn.Module, batch: dict[str, torch.Tensor], latent_id: int | None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`coconut_forward` of a :func:`collate_grouped` batch: each graph's statements in one pass,
+    then its Q questions side by side in one row, each pass appending every question's next columns
+    to the cache, a mask letting each question see the statements and its own tokens only, and the
+    positions it would have after the statements alone. The same loss and logits as the flat batch
+    of the same questions (a test checks), for one pass over the statements instead of Q; the logits
+    come back in the rows and columns of ``input_ids``."""
+    from transformers import DynamicCache
+
+    pids, pmask = batch["prefix_ids"], batch["prefix_mask"]
+    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+    (G, Lp), (R, S) = pids.shape, ids.shape
+    Q, dev = R // G, ids.device
+    embed = hf.get_input_embeddings()
+    cache = DynamicCache()
+    out = hf(inputs_embeds=embed(pids), attention_mask=pmask, position_ids=(pmask.cumsum(1) - 1).clamp_min(0),
+             cache=cache, use_cache=True)
+    cache = out.cache
+    embeds = embed(ids).view(G, Q, S, -1)
+    real = mask.view(G, Q, S).bool()
+    seen = pmask.bool()[:, None, :]                 # (G, 1, keys): what a query may attend to, statements first
+    key_q = torch.zeros(0, dtype=torch.long, device=dev)    # each appended key's question and column
+    key_o = torch.zeros(0, dtype=torch.long, device=dev)
+    key_real = torch.zeros((G, 0), dtype=torch.bool, device=dev)
+    start_pos = pmask.sum(1)[:, None]                # a question's first token follows the statements
+    lat = _thoughts(ids, latent_id)
+    n_lat = torch.tensor([len(x) for x in lat], device=dev).view(G, Q)
+    parts, thought = [], None
+    for p, (a, b) in enumerate(_passes(lat, S)):
+        w = b - a
+        q_of = torch.arange(Q, device=dev).repeat_interleave(w)
+        o_of = torch.arange(a, b, device=dev).repeat(Q)
+        key_q, key_o = torch.cat([key_q, q_of]), torch.cat([key_o, o_of])
+        key_real = torch.cat([key_real, real[:, :, a:b].reshape(G, Q * w)], 1)
+        own = (key_q[None, None, :] == q_of[None, :, None]) & (key_o[None, None, :] <= o_of[None, :, None]) & \
+            key_real[:, None, :]
+        own[:, :, -Q * w:] |= torch.eye(Q * w, dtype=torch.bool, device=dev)   # padding sees itself
+        allowed = torch.cat([seen.expand(G, Q * w, Lp), own], 2)[:, None]
+        x = embeds[:, :, a:b].reshape(G, Q * w, -1)
+        if thought is not None:
+            x = x.clone()
+            rows = (n_lat > p - 1).view(-1)         # the questions with a thought here, (g, q) flattened
+            x.view(G * Q, w, -1)[rows, 0] = thought[rows].to(x.dtype)
+        out = hf(inputs_embeds=x, attention_mask=allowed, position_ids=start_pos + o_of[None, :], cache=cache,
+                 use_cache=True, output_hidden_states=True)
+        cache = out.cache
+        parts.append(out.logits.view(G, Q, w, -1))
+        thought = out.hidden_states[-1].view(G * Q, w, -1)[:, -1]
+    logits = torch.cat(parts, 2).reshape(R, S, -1)
+    return _loss(logits, labels), logits
+
+
+def _thoughts(ids: torch.Tensor, latent_id: int | None) -> list[list[int]]:
+    """Each row's ``<latent>`` columns."""
+    return [(row == latent_id).nonzero().flatten().tolist() if latent_id is not None else [] for row in ids]
+
+
+def _passes(lat: Sequence[Sequence[int]], T: int) -> list[tuple[int, int]]:
+    """The columns of each forward pass: up to the first thought, then one column per thought (it
+    begins the pass after the state it is filled from), then the rest. Every row's thoughts must be
+    consecutive from one column on (:func:`collate` aligns them)."""
+    n = max((len(x) for x in lat), default=0)
+    if n == 0:
+        return [(0, T)]
+    f = min(x[0] for x in lat if x)
+    if any(list(x) != list(range(f, f + len(x))) for x in lat):
+        raise ExplorerError("thought positions are not aligned across the batch; build batches with collate().")
+    return [(0, f)] + [(f + p, f + p + 1) for p in range(n - 1)] + [(f + n - 1, T)]
+
+
+def _loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
                                              labels[:, 1:].reshape(-1), ignore_index=-100)
-    return loss, logits

@@ -16,7 +16,9 @@ thought more than the path needs keeps the answer). Graph tokens lay thoughts ou
 superposition paper does: no markers, the first thought is the root's own hidden state
 (``markers``); with ``exact_thoughts`` a problem gets one thought per hop of its path at most, the
 token after the last thought is ``[A]``, and so the model learns when to stop (the engine thinks
-until it predicts ``[A]``: ``config.coconut["stop_on"]``).
+until it predicts ``[A]``: ``config.coconut["stop_on"]``). With ``queries`` > 1 (graph tokens) each pass
+also asks ``queries`` - 1 more questions on every graph's statements
+(:func:`~explorer.tasks.prosqa.generate.graph_questions`), all reading one pass over the statements.
 
 A thought is the last layer's hidden state (after the final norm) at the position before it,
 filled in by one forward pass per thought over the KV cache (the "multi-pass" forward); the batch
@@ -49,8 +51,10 @@ from ..tasks.prosqa.graph_tokens import build_graph_tokenizer
 from ..tasks.prosqa.tokenizer import build_tokenizer
 from ..models.build import ARCHS, build_base_model
 from ..training import LoopConfig, config_from_dict, load_pretrained, training_main
+from ..tasks.prosqa.generate import graph_questions
 from ..tasks.prosqa.graph import hop_sets
-from .data import Tokenized, build_example, coconut_forward, collate, frontier_loss, frontier_targets, tokenize_problem
+from .data import (Tokenized, build_example, coconut_forward, collate, collate_grouped, frontier_loss, frontier_targets,
+                   tokenize_problem)
 from .engine import BOT, EOT, LATENT
 
 THOUGHT_TARGETS = ("frontier", "reach")
@@ -99,6 +103,8 @@ class TrainConfig:
                                         # learns when to stop thinking (the superposition paper's layout)
     markers: str = "auto"               # <bot>/<eot> around the thoughts: "yes", "no", or "auto" (words: yes, as
                                         # in Coconut; graph tokens: no, as in the superposition paper)
+    queries: int = 1                    # graph tokens: questions per graph in one pass, the problem's own and
+                                        # queries - 1 more drawn on its statements (the batch counts graphs)
     batch_size: int = 32
     lr: float = 1e-4
     weight_decay: float = 0.01
@@ -143,6 +149,9 @@ class TrainConfig:
         if self.exact_thoughts and (self.method != "coconut" or self.encoding != "graph"):
             raise InputError("exact_thoughts (one thought per hop, then [A]) is for --method coconut --encoding graph; "
                              "leave it off for other runs.")
+        if self.queries < 1 or (self.queries > 1 and (self.encoding != "graph" or self.uses_markers())):
+            raise InputError(f"queries (got {self.queries}) asks more questions of each graph in graph tokens without "
+                             "thought markers: use it with --encoding graph, or leave it at 1.")
         if self.markers not in ("auto", "yes", "no"):
             raise InputError(f"markers must be 'auto', 'yes' or 'no', got {self.markers!r}.")
         if self.encoding not in ENCODINGS:
@@ -186,7 +195,7 @@ class CoconutRecipe(training.ProblemRecipe):
     format = STATE_FORMAT
     resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "start_stage", "uniform_prob",
                    "encoding", "arch", "frontier_loss", "thought_targets", "markers", "exact_thoughts",
-                   "group_by_length")
+                   "group_by_length", "queries")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(data, cfg, **kw)
@@ -211,9 +220,10 @@ class CoconutRecipe(training.ProblemRecipe):
             self.walks = [self._targets(p) if self.cfg.frontier_loss else [] for p in self.data]
         return self.hf
 
-    def _targets(self, problem: dict[str, Any]) -> list[set[int]]:
-        """Per thought k = 1, 2, …: the nodes its frontier loss teaches (see ``thought_targets``)."""
-        walks = hop_sets(problem, self.cfg.max_latent_stage)[0][1:]
+    def _targets(self, problem: dict[str, Any], root: int | None = None) -> list[set[int]]:
+        """Per thought k = 1, 2, …: the nodes its frontier loss teaches (see ``thought_targets``), for the
+        problem's question or one from ``root``."""
+        walks = hop_sets(problem if root is None else {**problem, "root": root}, self.cfg.max_latent_stage)[0][1:]
         if self.cfg.thought_targets == "reach":
             walks = [set().union(*walks[:k + 1]) for k in range(len(walks))]
         return walks
@@ -236,36 +246,62 @@ class CoconutRecipe(training.ProblemRecipe):
         return self.stage
 
     def _tokenized(self, j: int, rng: random.Random) -> Tokenized:
+        """Problem ``j``'s question (graph tokens: under a relabelling drawn with ``rng``)."""
+        return self._questions(j, rng, None)[0]
+
+    def _questions(self, j: int, rng: random.Random, asked: random.Random | None) -> list[Tokenized]:
+        """Problem ``j``'s question and, with ``queries``, ``queries - 1`` more on its statements drawn with
+        ``asked`` (:func:`~explorer.tasks.prosqa.generate.graph_questions`), all under one relabelling."""
         if self.cfg.encoding == "words":
-            return self.tok[j]
+            return [self.tok[j]]
         g = self.graphs[j]   # graph tokens: a fresh relabelling of the problem's nodes every epoch
         g = g.relabelled(graph_tokens.relabelling(len(g.labels), rng))
-        frontiers = [sorted(g.labels[n] for n in w) for w in self.walks[j]] if self.cfg.frontier_loss else None
-        return Tokenized(g.question, g.steps, g.answer, frontiers)
+        todo = [(g, self.walks[j])]
+        for q in graph_questions(self.data[j], asked, self.cfg.queries - 1) if asked is not None else ():
+            todo.append((g.asking(q["root"], q["options"], q["path"]),
+                         self._targets(self.data[j], q["root"]) if self.cfg.frontier_loss else []))
+        return [Tokenized(x.question, x.steps, x.answer,
+                          [sorted(g.labels[n] for n in w) for w in walks] if self.cfg.frontier_loss else None)
+                for x, walks in todo]
 
-    def epoch_batches(self, epoch: int) -> list[dict[str, torch.Tensor]]:
-        """The batches of one epoch (a seeded shuffle; per-example stage draws for uniform_prob)."""
+    def epoch_batches(self, epoch: int) -> Sequence[dict[str, torch.Tensor]]:
+        """The batches of one epoch (a seeded shuffle; per-example stage draws for uniform_prob), each
+        collated when the loop reaches it."""
         rng = np.random.default_rng([self.cfg.seed, epoch])
         relabel = random.Random(self.cfg.seed * 1_000_003 + epoch)
+        asked = random.Random(self.cfg.seed * 1_000_003 + epoch + 500_009) if self.cfg.queries > 1 else None
         order = rng.permutation(len(self.data))
         stage = self.cfg.stage(epoch)
-        exs, frs = [], []
+        groups: list[list[tuple[tuple[list[int], list[int]], list[list[int]], int]]] = []
         for j in order:
-            t = self._tokenized(int(j), relabel)
-            s = stage
-            if self.cfg.method == "coconut" and self.cfg.uniform_prob and rng.random() < self.cfg.uniform_prob:
-                s = int(rng.integers(0, len(t.steps) + 1))
-            exs.append(build_example(t, s, self.cfg, self.ids))
-            frs.append(t.frontiers or [])
-        out = []
-        for b in training.length_grouped_batches([len(ids) for ids, _ in exs], self.cfg.batch_size,
-                                                 self.cfg.seed * 1_000_003 + epoch, by_length=self.cfg.group_by_length):
-            batch = collate([exs[i] for i in b], int(self.tokenizer.pad_token_id), self.ids.get(LATENT))
-            if self.cfg.frontier_loss:
-                batch["frontier"] = frontier_targets([exs[i] for i in b], [frs[i] for i in b], self.ids[LATENT],
-                                                     self.cfg.c_thought, graph_tokens.MAX_NODES)
-            out.append(batch)
-        return out
+            group = []
+            for t in self._questions(int(j), relabel, asked):
+                s = stage
+                if self.cfg.method == "coconut" and self.cfg.uniform_prob and rng.random() < self.cfg.uniform_prob:
+                    s = int(rng.integers(0, len(t.steps) + 1))
+                group.append((build_example(t, s, self.cfg, self.ids), t.frontiers or [], len(t.question)))
+            groups.append(group)
+        return _Batches(self, groups, training.length_grouped_batches(
+            [len(g[0][0][0]) for g in groups], self.cfg.batch_size, self.cfg.seed * 1_000_003 + epoch,
+            by_length=self.cfg.group_by_length))
+
+    def collate(self, groups: Sequence[Sequence[tuple[tuple[list[int], list[int]], list[list[int]], int]]]
+                ) -> dict[str, torch.Tensor]:
+        """One batch of problems, each a group of (example, frontiers, question length). With ``queries``
+        the questions on a graph share its statements, read once (:func:`collate_grouped`)."""
+        pad = int(self.tokenizer.pad_token_id)
+        if self.cfg.queries > 1:   # every question on a graph is "[Q] a b [R] root" after the same statements
+            batch = collate_grouped([[ex for ex, _, _ in g] for g in groups], [g[0][2] - 5 for g in groups], pad)
+            Q = max(len(g) for g in groups)   # row k·Q + i: group k's question i (its ids after the statements)
+            exs = [(row, []) for row in batch["input_ids"].tolist()]
+            frs = [g[i][1] if i < len(g) else [] for g in groups for i in range(Q)]
+        else:
+            exs = [ex for g in groups for ex, _, _ in g]
+            frs = [f for g in groups for _, f, _ in g]
+            batch = collate(exs, pad, self.ids.get(LATENT))
+        if self.cfg.frontier_loss:
+            batch["frontier"] = frontier_targets(exs, frs, self.ids[LATENT], self.cfg.c_thought, graph_tokens.MAX_NODES)
+        return batch
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, Any]]:
         loss, logits = coconut_forward(model, batch, self.ids.get(LATENT))
@@ -291,6 +327,20 @@ class CoconutRecipe(training.ProblemRecipe):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass  # the stage follows from the epoch; the thought ids from the tokenizer
+
+
+class _Batches(Sequence[dict[str, torch.Tensor]]):
+    """An epoch's batches, collated when the loop reaches each (an epoch of grouped questions is too
+    large to hold as tensors at once)."""
+
+    def __init__(self, recipe: CoconutRecipe, groups: list[Any], batches: list[list[int]]) -> None:
+        self.recipe, self.groups, self.batches = recipe, groups, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        return self.recipe.collate([self.groups[j] for j in self.batches[i]])
 
 
 class Trainer(training.ProblemTrainer):

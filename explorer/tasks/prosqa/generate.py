@@ -26,7 +26,9 @@ With ``queries=k`` a problem also carries ``queries``: k more questions about th
 that is not), each with its answer. Models answering without a chain of thought get k + 1 answers
 to learn from per graph instead of one, and the 1- and 2-hop ones are an easy start; the ProsQA
 question itself and its evaluation are unchanged. ``lookups=k`` adds k one-hop questions
-("What is Tom?" → "Tom is a terpus.", :func:`lookup_queries`) to the same list.
+("What is Tom?" → "Tom is a terpus.", :func:`lookup_queries`) to the same list. :func:`graph_questions`
+draws such questions as node indices (from any node with statements, leaves as the options), for a
+graph-token trainer to ask several questions of one graph in a pass.
 
 The names come from the vocabulary of the public ProsQA validation set (:data:`PERSONS`,
 :data:`CONCEPTS`; :func:`vocabulary_from` re-reads them from such a file). That file is for
@@ -278,6 +280,43 @@ def reachability_queries(problem: dict[str, Any], rng: random.Random, k: int) ->
                 a, b = (yes, no) if rng.random() < 0.5 else (no, yes)
                 out.append({"question": f"Is {symbols[p]} a {symbols[a]} or {symbols[b]}?",
                             "answer": f"{symbols[p]} is a {symbols[yes]}."})
+                break
+    return out
+
+
+def graph_questions(problem: dict[str, Any], rng: random.Random, k: int) -> list[dict[str, Any]]:
+    """``k`` more questions on ``problem``'s statements, drawn as the generator draws its own but from
+    any node with statements: a hop count h uniformly among those the graph offers (so deep questions are
+    as common as shallow ones), a root that reaches a leaf in exactly h hops, that leaf as the target and a
+    leaf the root does not reach as the other option, with more, as many or fewer parents than the target
+    (:func:`uninformative_pairs`), the options in a random order. Each is ``{"root", "target",
+    "neg_target", "options", "path"}`` (node indices; ``path``: one shortest path's nodes after the root,
+    the target last). Fewer than ``k`` come back when the graph has no such question."""
+    n, edges = len(problem["idx_to_symbol"]), problem["edges"]
+    parents = parent_counts(n, edges)
+    leaves = {v for v in range(n)} - {a for a, _ in edges}
+    by_hops: dict[int, list[tuple[int, list[int], list[int]]]] = {}   # h -> (root, leaves at h, leaves unreached)
+    for root in sorted({a for a, _ in edges}):
+        dist = distances(n, edges, root)
+        unreached = sorted(leaves - set(dist))
+        for h in sorted({d for d in dist.values() if d > 0}):
+            reached = sorted(v for v, d in dist.items() if d == h and v in leaves)
+            if reached and unreached:
+                by_hops.setdefault(h, []).append((root, reached, unreached))
+    out: list[dict[str, Any]] = []
+    hops = sorted(by_hops)
+    for _ in range(4 * k if hops else 0):
+        if len(out) == k:
+            break
+        relation = rng.choice((1, 0, -1))
+        choices = by_hops[rng.choice(hops)]
+        for root, reached, unreached in rng.sample(choices, len(choices)):
+            pairs = uninformative_pairs(parents, reached, unreached, relation)
+            if pairs:
+                target, neg = rng.choice(pairs)
+                options = (target, neg) if rng.random() < 0.5 else (neg, target)
+                out.append({"root": root, "target": target, "neg_target": neg, "options": options,
+                            "path": _shortest_path(n, edges, root, target, rng)[1:]})
                 break
     return out
 

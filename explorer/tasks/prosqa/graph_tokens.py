@@ -140,6 +140,20 @@ class GraphProblem:
             return [new.get(t, t) if t < MAX_NODES else t for t in ids]
         return GraphProblem(move(self.question), [move(s) for s in self.steps], move(self.answer), list(labels))
 
+    def asking(self, root: int, options: Sequence[int], path: Sequence[int]) -> "GraphProblem":
+        """Another question on the same statements, under the same labels: ``[Q] a b [R] root`` for
+        ``options`` (a, b) and ``root``, the reasoning ``path`` (its nodes after the root, the target
+        last, as :func:`explorer.tasks.prosqa.generate.graph_questions` draws them). All in node
+        indices of the problem. The ids before ``[Q]`` are this problem's, so the two share them."""
+        v = {t: i for i, t in enumerate(VOCAB)}
+        if len(options) != 2 or not path or len(self.question) < 5 or self.question[-5] != v[Q]:
+            raise InputError("asking() takes two options and a path of at least one node, on a problem encoded "
+                             "by encode() (its question ends in [Q] a b [R] root).")
+        lab = self.labels
+        a, b = options
+        return GraphProblem(self.question[:-5] + [v[Q], lab[a], lab[b], v[R], lab[root]], [[lab[n]] for n in path],
+                            [v[A], lab[path[-1]], v[EOS]], list(lab))
+
 
 def encode(problem: dict[str, Any], labels: Sequence[int] | None = None) -> GraphProblem:
     """``problem`` as graph-token ids (token id == node label, see :data:`VOCAB`)."""

@@ -556,8 +556,9 @@ def test_an_epoch_of_graph_problems_is_batched_by_length(method):
 
 def test_more_questions_on_a_graph_are_drawn_as_prosqa_draws_its_own(real):
     """graph_questions: from any node with statements, a leaf it reaches in exactly len(path) hops (the path a
-    shortest one, edge by edge) against a leaf it does not reach; deep questions as common as the graph allows;
-    seeded. asking() writes one on the same statements under the problem's labels."""
+    shortest one, edge by edge) against a leaf it does not reach; as deep as ProsQA's questions (3 to 6 hops) where
+    the graph allows, shallower where it does not; seeded. asking() writes one on the same statements under the
+    problem's labels."""
     from explorer.tasks.prosqa.generate import graph_questions
     from explorer.tasks.prosqa.graph import distances
 
@@ -576,8 +577,10 @@ def test_more_questions_on_a_graph_are_drawn_as_prosqa_draws_its_own(real):
             assert {q["target"], q["neg_target"]} <= leaves and set(q["options"]) == {q["target"], q["neg_target"]}
             roots.add(q["root"] != p["root"])
             hops.append(len(q["path"]))
-    assert roots == {True, False} and set(range(1, 6)) <= set(hops)
+    assert roots == {True, False} and {3, 4, 5} <= set(hops) <= {3, 4, 5, 6}
     assert graph_questions({"idx_to_symbol": ["A", "b"], "edges": [[0, 1]]}, random.Random(0), 3) == []  # no wrong leaf
+    shallow = graph_questions({"idx_to_symbol": ["A", "B", "c", "d"], "edges": [[0, 2], [1, 3]]}, random.Random(0), 2)
+    assert len(shallow) == 2 and all(q["path"] == [q["target"]] == [5 - q["neg_target"]] for q in shallow)
 
     p = real[0]
     lab = G.relabelling(len(p["idx_to_symbol"]), random.Random(2))

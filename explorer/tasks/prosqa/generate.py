@@ -284,14 +284,17 @@ def reachability_queries(problem: dict[str, Any], rng: random.Random, k: int) ->
     return out
 
 
-def graph_questions(problem: dict[str, Any], rng: random.Random, k: int) -> list[dict[str, Any]]:
+def graph_questions(problem: dict[str, Any], rng: random.Random, k: int,
+                    cfg: GeneratorConfig = GeneratorConfig()) -> list[dict[str, Any]]:
     """``k`` more questions on ``problem``'s statements, drawn as the generator draws its own but from
-    any node with statements: a hop count h uniformly among those the graph offers (so deep questions are
-    as common as shallow ones), a root that reaches a leaf in exactly h hops, that leaf as the target and a
-    leaf the root does not reach as the other option, with more, as many or fewer parents than the target
-    (:func:`uninformative_pairs`), the options in a random order. Each is ``{"root", "target",
-    "neg_target", "options", "path"}`` (node indices; ``path``: one shortest path's nodes after the root,
-    the target last). Fewer than ``k`` come back when the graph has no such question."""
+    any node with statements: a hop count h by ``cfg``'s weights (the validation set's: 3 to 6 hops) among
+    those the graph offers (any it offers when it has none of them), a root that reaches a leaf in exactly
+    h hops, that leaf as the target and a leaf the root does not reach as the other option, with more, as
+    many or fewer parents than the target (:func:`uninformative_pairs`), the options in a random order.
+    Each is ``{"root", "target", "neg_target", "options", "path"}`` (node indices; ``path``: one shortest
+    path's nodes after the root, the target last). Fewer than ``k`` come back when the graph has no such
+    question. (Drawn uniformly over every hop count instead, two in five were 1 or 2 hops, and a model
+    trained on them wrote chains of thought a hop and a half shorter than the problems' paths.)"""
     n, edges = len(problem["idx_to_symbol"]), problem["edges"]
     parents = parent_counts(n, edges)
     leaves = {v for v in range(n)} - {a for a, _ in edges}
@@ -303,13 +306,14 @@ def graph_questions(problem: dict[str, Any], rng: random.Random, k: int) -> list
             reached = sorted(v for v, d in dist.items() if d == h and v in leaves)
             if reached and unreached:
                 by_hops.setdefault(h, []).append((root, reached, unreached))
+    weights = {h: w for h, w in cfg.hop_weights if cfg.min_hops <= h <= cfg.max_hops and h in by_hops}
+    hops, w = (list(weights), list(weights.values())) if weights else (sorted(by_hops), None)
     out: list[dict[str, Any]] = []
-    hops = sorted(by_hops)
     for _ in range(4 * k if hops else 0):
         if len(out) == k:
             break
         relation = rng.choice((1, 0, -1))
-        choices = by_hops[rng.choice(hops)]
+        choices = by_hops[rng.choices(hops, weights=w)[0]]
         for root, reached, unreached in rng.sample(choices, len(choices)):
             pairs = uninformative_pairs(parents, reached, unreached, relation)
             if pairs:

@@ -294,7 +294,7 @@ def graph_questions(problem: dict[str, Any], rng: random.Random, k: int,
     Each is ``{"root", "target", "neg_target", "options", "path"}`` (node indices; ``path``: one shortest
     path's nodes after the root, the target last). Fewer than ``k`` come back when the graph has no such
     question. (Drawn uniformly over every hop count instead, two in five were 1 or 2 hops, and a model
-    trained on them wrote chains of thought a hop and a half shorter than the problems' paths.)"""
+    trained on them wrote chains of thought a hop shorter than one trained without them: docs/thoughts.md.)"""
     n, edges = len(problem["idx_to_symbol"]), problem["edges"]
     parents = parent_counts(n, edges)
     leaves = {v for v in range(n)} - {a for a, _ in edges}

@@ -291,7 +291,8 @@ class CoconutRecipe(training.ProblemRecipe):
         the questions on a graph share its statements, read once (:func:`collate_grouped`)."""
         pad = int(self.tokenizer.pad_token_id)
         if self.cfg.queries > 1:   # every question on a graph is "[Q] a b [R] root" after the same statements
-            batch = collate_grouped([[ex for ex, _, _ in g] for g in groups], [g[0][2] - 5 for g in groups], pad)
+            batch = collate_grouped([[ex for ex, _, _ in g] for g in groups],
+                                    [g[0][2] - graph_tokens.ASK_TOKENS for g in groups], pad)
             Q = max(len(g) for g in groups)   # row k·Q + i: group k's question i (its ids after the statements)
             exs = [(row, []) for row in batch["input_ids"].tolist()]
             frs = [g[i][1] if i < len(g) else [] for g in groups for i in range(Q)]

@@ -30,6 +30,8 @@ from .graph import cycle, distances
 MAX_NODES = 40
 PAD, EOS, SEP, Q, R, A = "<pad>", "<eos>", "|", "[Q]", "[R]", "[A]"
 BOT, EOT, LATENT = "<bot>", "<eot>", "<latent>"  # the thought markers of explorer.thoughts
+#: a question's own tokens at the end of its ids, ``[Q] a b [R] root``; the statements come before them
+ASK_TOKENS = 5
 #: the whole vocabulary, in id order: node indices first, so token id == node label
 VOCAB: tuple[str, ...] = (*(str(i) for i in range(MAX_NODES)), PAD, EOS, SEP, Q, R, A, BOT, EOT, LATENT)
 
@@ -146,13 +148,13 @@ class GraphProblem:
         last, as :func:`explorer.tasks.prosqa.generate.graph_questions` draws them). All in node
         indices of the problem. The ids before ``[Q]`` are this problem's, so the two share them."""
         v = {t: i for i, t in enumerate(VOCAB)}
-        if len(options) != 2 or not path or len(self.question) < 5 or self.question[-5] != v[Q]:
+        if len(options) != 2 or not path or len(self.question) < ASK_TOKENS or self.question[-ASK_TOKENS] != v[Q]:
             raise InputError("asking() takes two options and a path of at least one node, on a problem encoded "
                              "by encode() (its question ends in [Q] a b [R] root).")
         lab = self.labels
         a, b = options
-        return GraphProblem(self.question[:-5] + [v[Q], lab[a], lab[b], v[R], lab[root]], [[lab[n]] for n in path],
-                            [v[A], lab[path[-1]], v[EOS]], list(lab))
+        return GraphProblem(self.question[:-ASK_TOKENS] + [v[Q], lab[a], lab[b], v[R], lab[root]],
+                            [[lab[n]] for n in path], [v[A], lab[path[-1]], v[EOS]], list(lab))
 
 
 def encode(problem: dict[str, Any], labels: Sequence[int] | None = None) -> GraphProblem:

@@ -165,9 +165,12 @@ if [ "${SHIP:-0}" = 1 ]; then
       *) "${LE[@]}" prosqa eval --engine thoughts --mode "$([ "$m" = nocot ] && echo no_cot || echo "$m")" \
                    --model "$(final "$m")/latest" "${limit[@]}" --json > "$RUNS/$m-eval.json" ;;
     esac
-    if [ "$m" = coconut ]; then   # and the papers' protocol: one thought per hop, not the learned stop
+    if [ "$m" = coconut ]; then   # and the papers' protocol: one thought per hop, not the learned stop; and the
+                                  # options read off the thoughts, each at its peak over all six (--readout peak)
       "${LE[@]}" prosqa eval --engine thoughts --mode coconut --n-thoughts hops --model "$(final "$m")/latest" \
           "${limit[@]}" --json > "$RUNS/$m-eval-hops.json"
+      "${LE[@]}" prosqa eval --engine thoughts --mode coconut --readout peak --model "$(final "$m")/latest" \
+          "${limit[@]}" --json > "$RUNS/$m-eval-peak.json"
     fi
   done
   polished="" more="" iters="" unreached=""   # (no `$(test && echo)` in an assignment: under set -e its status would end the script)
@@ -194,7 +197,7 @@ if [ "${SHIP:-0}" = 1 ]; then
     esac
     results=("$RUNS/$m-eval.json")
     if [ "$m" = coconut ]; then results+=("$RUNS/$m-eval-hops.json"); fi
-    if [ "$m" = recurrent ]; then results+=("$RUNS/$m-eval-peak.json"); fi
+    if [ "$m" = coconut ] || [ "$m" = recurrent ]; then results+=("$RUNS/$m-eval-peak.json"); fi
     stages=("$RUNS/$m-warm")
     if [ "$POLISH" != 0 ]; then stages+=("$RUNS/$m"); fi
     "${LE[@]}" train ship "$(final "$m")" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \

@@ -139,6 +139,8 @@ def test_generated_problems_fit_and_train_a_coconut_model(tmp_path, real):
     assert (b1["input_ids"] == latent).sum() == 8 and (b0["input_ids"] == latent).sum() == 0   # stage 1: 1 thought
     st = t.train()
     assert st.stage == 1 and [e["n"] for e in st.evals] == [3, 3]
+    # from stage 1 on, the options are also read off the thoughts (readout="peak"); before, there are none
+    assert ["peak_accuracy" in e for e in st.evals] == [False, True]
     assert json.loads((tmp_path / "run" / "latest" / "config.json").read_text())["coconut"]["encoding"] == "graph"
 
     # the frontier, measured on the checkpoint: per hop count, per thought, every group and the path node
@@ -380,7 +382,10 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
         if name == "prosqa-coconut":   # also measured with one thought per hop, the papers' protocol
             assert "COCONUT_QUERIES=2" in prov["command"] and "2 questions per graph in a pass" in prov["description"]
             hops = prov["results"]["coconut-eval-hops"]
-            assert hops["n_thoughts"] == "hops" and hops["n"] == 3 and list(prov["results"])[0] == "coconut-eval"
+            assert hops["n_thoughts"] == "hops" and hops["n"] == 3
+            # and with the options read off the thoughts at their peak
+            assert list(prov["results"]) == ["coconut-eval", "coconut-eval-hops", "coconut-eval-peak"]
+            assert prov["results"]["coconut-eval-peak"]["readout"] == "peak"
         if name == "prosqa-recurrent-graph":   # and with each option read at its peak over the iterations
             assert list(prov["results"]) == ["recurrent-eval", "recurrent-eval-peak"]
             assert [prov["results"][k]["readout"] for k in prov["results"]] == ["final", "peak"]
@@ -449,19 +454,47 @@ def test_a_shipped_graph_model_reproduces_its_published_numbers(name, real):
 
     mode = GRAPH_MODELS[name]
     prov = json.loads((SHIPPED_DIR / name / "provenance.json").read_text())
-    want = next(iter(prov["results"].values()))
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert prosqa_eval(["--method", mode.replace("_", ""), "--json"]) == 0
-    got = json.loads(out.getvalue())
-    one = 1 / 300 + 1e-9  # a near-tie may fall the other way under other float rounding: one problem, no more
-    assert got["model"] == name and got["n"] == want["n"] == 300
-    assert abs(got["accuracy"] - want["accuracy"]) <= one
-    assert got["accuracy_by_hops"].keys() == want["accuracy_by_hops"].keys()
-    assert got["mean_generated_tokens"] == pytest.approx(want["mean_generated_tokens"], abs=0.05)
+    for want in prov["results"].values():   # Coconut's also with one thought per hop and read at the peak
+        flags = [*(["--n-thoughts", str(want["n_thoughts"])] if "n_thoughts" in want else []),
+                 *(["--readout", want["readout"]] if "readout" in want else [])]
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert prosqa_eval(["--method", mode.replace("_", ""), *flags, "--json"]) == 0
+        got = json.loads(out.getvalue())
+        one = 1 / 300 + 1e-9  # a near-tie may fall the other way under other float rounding: one problem, no more
+        assert got["model"] == name and got["n"] == want["n"] == 300, flags
+        assert abs(got["accuracy"] - want["accuracy"]) <= one, flags
+        assert got["accuracy_by_hops"].keys() == want["accuracy_by_hops"].keys()
+        assert got["mean_generated_tokens"] == pytest.approx(want["mean_generated_tokens"], abs=0.05), flags
     assert "recipes/prosqa-graph.sh" in prov["command"] and prov["cost"]["train_minutes"] > 0
     if mode == "cot":   # the chain is a walk along the graph's edges; it is right exactly when it reaches the answer
         assert got["walk"]["edge_share"] > 0.95 and got["walk"]["reaches_answer"] == pytest.approx(got["accuracy"])
+
+
+@pytest.mark.skipif(not (SHIPPED_DIR / "prosqa-coconut").is_dir(), reason="prosqa-coconut not shipped")
+def test_the_peak_readout_reads_each_option_at_its_highest_over_all_thoughts():
+    """``readout="peak"`` thinks every thought (no learned stop) and answers the option whose next-token
+    probability peaked higher over them, as the frontier probe reads the same thoughts; it needs a
+    graph-token model thinking in continuous thoughts."""
+    import explorer
+    from explorer.thoughts.evaluate import evaluate
+    from explorer.thoughts.frontier import frontier_probe
+
+    model = explorer.load_model("prosqa-coconut")
+    some = generate(30, seed=5)
+    res = evaluate(model, some, "coconut", readout="peak")
+    assert res["readout"] == "peak" and res["mean_generated_tokens"] == 6   # six thoughts, no words
+    for p, ok, said in zip(some, res["correct"], res["outputs"]):
+        opts = np.array([row["options"] for row in frontier_probe(model, p, 6, stop_on=None).rows])
+        assert ok == bool(opts[:, 0].max() > opts[:, 1].max())
+        assert said == p["idx_to_symbol"][int(p["target"] if ok else p["neg_target"])]
+    hops = evaluate(model, some, "coconut", readout="peak", n_thoughts="hops")
+    assert hops["mean_generated_tokens_by_hops"] == {h: float(h) for h in hops["mean_generated_tokens_by_hops"]}
+    for bad in (dict(method="cot"), dict(n_thoughts=0), dict(model_or_engine=lambda prompt: "[A] 1")):
+        with pytest.raises(InputError, match="readout='peak'"):
+            evaluate(**{"model_or_engine": model, "data": some, "method": "coconut", **bad}, readout="peak")
+    with pytest.raises(InputError, match="answer, peak"):
+        evaluate(model, some, "coconut", readout="best")
 
 
 @pytest.mark.skipif(not (SHIPPED_DIR / "prosqa-recurrent-graph").is_dir(), reason="prosqa-recurrent-graph not shipped")

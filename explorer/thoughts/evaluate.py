@@ -15,11 +15,19 @@ from typing import Any, Callable, Sequence
 
 from ..errors import InputError, ModelNotFoundError
 from ..tasks.prosqa import graph_tokens
-from ..tasks.prosqa.prompts import is_correct, is_correct_for, prompt_for, prompt_of
+from ..tasks.prosqa.prompts import is_correct, is_correct_for, node_ids_for, prompt_for, prompt_of
 from ..validate import whole
 
 METHODS = ("coconut", "soft", "cot", "no_cot")
 """The thinking modes :func:`evaluate` takes (``--mode``; ``nocot`` is read as ``no_cot``)."""
+
+READOUTS = ("answer", "peak")
+"""How :func:`evaluate` reads a Coconut or soft answer (``readout=``, ``--readout``): ``"answer"``, the
+words the model writes after its thoughts; ``"peak"`` (graph-token models), straight off the thoughts:
+each option's highest next-token probability over them, the option that peaked higher. A thought holds
+the nodes a fixed number of hops out, so the target is read where the search reached it, even when the
+learned stop or a later thought would lose it; the thoughts then run to their full count, no learned
+stop (the recurrent engine's ``--readout peak`` reads its iterations the same way)."""
 
 
 def default_thoughts(model: Any) -> int:
@@ -31,7 +39,7 @@ def default_thoughts(model: Any) -> int:
 
 def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str = "coconut", *,
              n_thoughts: int | str | None = None, max_new_tokens: int | None = None, limit: int | None = None,
-             progress: bool = False, num_beams: int = 1, **options: Any) -> dict[str, Any]:
+             progress: bool = False, num_beams: int = 1, readout: str = "answer", **options: Any) -> dict[str, Any]:
     """Accuracy on ProsQA problems.
 
     ``model_or_engine``: an :class:`explorer.Model` (thinking with :func:`explorer.thoughts.think`)
@@ -47,7 +55,9 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
     ``mean_forward_tokens`` counts the tokens the model ran (beams × steps), the search's compute.
     A graph-token model's chain of thought is also read as a walk from the root (``walk``: the share
     of its hops that follow an edge, ``edge_share``, and of its walks that end at the answer,
-    ``reaches_answer``; :func:`explorer.tasks.prosqa.graph_tokens.read_walk`)."""
+    ``reaches_answer``; :func:`explorer.tasks.prosqa.graph_tokens.read_walk`). ``readout="peak"``
+    (:data:`READOUTS`) reads a graph-token Coconut or soft answer off its thoughts instead of its
+    words; ``outputs`` then name the option read and the generated tokens are the thoughts."""
     from .engine import ThoughtResult, think
 
     if method not in METHODS:
@@ -64,6 +74,18 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
                          f"got method={method!r} and a {type(model_or_engine).__name__}.")
     if n_thoughts is not None and n_thoughts != "hops":
         whole(n_thoughts, "n_thoughts (a count, or 'hops')", lo=0)
+    if readout not in READOUTS:
+        raise InputError(f"readout must be one of {', '.join(READOUTS)}; got {readout!r}.")
+    peak = readout == "peak"
+    if peak and (method not in ("coconut", "soft") or not graph or not hasattr(model_or_engine, "hf")
+                 or n_thoughts == 0):
+        raise InputError("readout='peak' reads the options off continuous thoughts: it needs an explorer.Model "
+                         "that reads graph tokens, method='coconut' or 'soft' and at least one thought; got "
+                         f"method={method!r}, a {type(model_or_engine).__name__}"
+                         + ("" if graph else " that reads words") + f" and n_thoughts={n_thoughts!r}. "
+                         "Leave readout at 'answer' otherwise.")
+    if peak:   # every thought, no learned stop; the answer is read off them, not written
+        options, max_new_tokens = {**options, "stop_on": None}, 0
     engine: Callable[..., Any]   # engine(prompt) or, with one thought per hop, engine(prompt, hops)
     if callable(model_or_engine) and not hasattr(model_or_engine, "hf"):
         engine = model_or_engine
@@ -106,14 +128,17 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
             text, n_tok = out.text, out.generated_tokens
             forward.append(out.forward_tokens)
         elif isinstance(out, ThoughtResult):
-            text, n_tok = out.text, out.generated_tokens
+            text, n_tok = (_peak_option(model_or_engine, out, prob) if peak else out.text), out.generated_tokens
             forward.append(len(out.prompt_ids) + n_tok)
         else:
             text = str(out)
             n_tok = len(text.split())
         outputs.append(text)
         tokens.append(n_tok)
-        correct.append(is_correct_for(tok, text, prob) if tok is not None else is_correct(text, prob["answer"]))
+        if peak:
+            correct.append(text == prob["idx_to_symbol"][int(prob["target"])])
+        else:
+            correct.append(is_correct_for(tok, text, prob) if tok is not None else is_correct(text, prob["answer"]))
     walk: dict[str, Any] = {}
     if graph and method == "cot":   # the chain read as a walk: along real edges? to the answer?
         walks = [graph_tokens.read_walk(t, p) for t, p in zip(outputs, items)]
@@ -128,8 +153,21 @@ def evaluate(model_or_engine: Any, data: Sequence[dict[str, Any]], method: str =
             "accuracy_by_hops": {h: sum(correct[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
             "mean_generated_tokens_by_hops": {h: sum(tokens[i] for i in ix) / len(ix) for h, ix in sorted(by.items())},
             "correct": correct, "outputs": outputs,
-            **walk,
+            **walk, **({"readout": readout} if peak else {}),
             **({"num_beams": num_beams, "mean_forward_tokens": sum(forward) / len(forward)} if forward else {})}
+
+
+def _peak_option(model: Any, result: Any, problem: dict[str, Any]) -> str:
+    """The option whose next-token probability peaked higher over ``result``'s thoughts, by name
+    (``readout="peak"``)."""
+    import torch
+
+    ids = node_ids_for(model.tokenizer, problem, strict=True)
+    pair = [int(problem["target"]), int(problem["neg_target"])]
+    with torch.inference_mode():
+        probs = model.probe.logits(result.trajectory.vectors(), normed=True).float().softmax(-1)
+    best = probs[:, [ids[v] for v in pair]].amax(0)
+    return problem["idx_to_symbol"][pair[int(best.argmax())]]
 
 
 @dataclass
@@ -171,6 +209,10 @@ def add_eval_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--n-thoughts", type=_thought_count, default=None,
                     help="continuous thoughts per problem (coconut, soft; default: what the checkpoint was trained "
                          "for, with its learned stop); 'hops': one per hop of each problem's path, no learned stop")
+    ap.add_argument("--readout", choices=READOUTS, default="answer",
+                    help="coconut, soft with a graph-token model: 'answer' (default) checks the words the model writes; "
+                         "'peak' reads the option whose probability peaked higher over the thoughts (all of them, "
+                         "no learned stop)")
 
 
 def _thought_count(text: str) -> int | str:
@@ -196,8 +238,9 @@ def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ModelNotFoundError(f"{model_name} is not shipped yet; train it with `latent-explorer train coconut "
                                  f"RUN_DIR --method {'coconut' if args.mode == 'soft' else args.mode} ...` "
                                  "(docs/thoughts.md) and pass --model RUN_DIR/latest.")
+    readout = getattr(args, "readout", "answer")
     res = evaluate(load_model(model_name), load(args.data or VALIDATION), args.mode, n_thoughts=args.n_thoughts,
-                   limit=args.limit, progress=not args.json)
+                   limit=args.limit, progress=not args.json, readout=readout)
     summary = {k: res[k] for k in ("accuracy", "n", "mean_generated_tokens", "method")}
     summary.update({k: {str(h): v for h, v in res[k].items()} for k in ("accuracy_by_hops", "mean_generated_tokens_by_hops")})
     if "walk" in res:
@@ -205,4 +248,6 @@ def run_eval(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     summary["model"] = model_name
     if args.n_thoughts is not None:
         summary["n_thoughts"] = args.n_thoughts
+    if readout != "answer":
+        summary["readout"] = readout
     return summary, res

@@ -319,9 +319,14 @@ class CoconutRecipe(training.ProblemRecipe):
 
         self._stamp()
         mode = "coconut" if self.cfg.method == "coconut" else ("no_cot" if self.cfg.method == "no_cot" else "cot")
-        res = evaluate(Model(model, self.tokenizer, name="training"), self.eval_data, mode,
-                       n_thoughts=self.cfg.n_thoughts(self.stage), limit=self.eval_limit)
-        return {k: res[k] for k in ("accuracy", "n", "mean_generated_tokens")}
+        scored = Model(model, self.tokenizer, name="training")
+        n = self.cfg.n_thoughts(self.stage)
+        res = evaluate(scored, self.eval_data, mode, n_thoughts=n, limit=self.eval_limit)
+        out = {k: res[k] for k in ("accuracy", "n", "mean_generated_tokens")}
+        if mode == "coconut" and n and self.cfg.encoding == "graph":   # and the options read off the thoughts (--readout peak)
+            out["peak_accuracy"] = evaluate(scored, self.eval_data, mode, n_thoughts=n, limit=self.eval_limit,
+                                            readout="peak")["accuracy"]
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {"thought_ids": self.ids}

@@ -323,7 +323,7 @@ class CoconutRecipe(training.ProblemRecipe):
         n = self.cfg.n_thoughts(self.stage)
         res = evaluate(scored, self.eval_data, mode, n_thoughts=n, limit=self.eval_limit)
         out = {k: res[k] for k in ("accuracy", "n", "mean_generated_tokens")}
-        if mode == "coconut" and n and self.cfg.encoding == "graph":   # and the options read off the thoughts (--readout peak)
+        if mode == "coconut" and n and self.cfg.encoding == "graph":   # and read off the thoughts (--readout peak)
             out["peak_accuracy"] = evaluate(scored, self.eval_data, mode, n_thoughts=n, limit=self.eval_limit,
                                             readout="peak")["accuracy"]
         return out

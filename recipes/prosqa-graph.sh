@@ -46,7 +46,10 @@ export HF_HUB_OFFLINE=1
 # COCONUT_QUERIES the Coconut model's questions per graph in one pass (the problem's own and more drawn on its statements,
 # which are read once for all of them; B then counts graphs; 1: the problem's own alone),
 # POLISH epochs of a last run from the main run's weights (0: none) at POLISH_LR, with a fresh optimizer and cosine
-# (Coconut: all at its last stage, every hop a thought); the model then ships from RUNS/<model>-polish.
+# (Coconut: all at its last stage, every hop a thought, POLISH_QUERIES questions per graph, default COCONUT_QUERIES);
+# the model then ships from RUNS/<model>-polish. POLISH_FROM=shipped polishes each model's shipped weights instead
+# (prosqa-<model> in SHIP_TO or explorer/models/shipped; no warm-up or main run is trained): its provenance then
+# keeps the shipped model's own under "base" (command, description, cost), the chain that reproduces it.
 # ITERS the recurrent model's core iterations in training (all with gradient, iteration j taught the nodes within
 # j hops), POLISH_ITERS those of its polish (default ITERS: more teach the reach set as a fixed point past 6 hops);
 # UNREACHED its --unreached-weight (mass outside a question's reach set charged 1 + UNREACHED times), POLISH_UNREACHED
@@ -54,8 +57,10 @@ export HF_HUB_OFFLINE=1
 # lowest-scored reached node and the highest-scored other one), POLISH_SEPARATION that of its polish (default SEPARATION).
 FRONTIER=${FRONTIER:-1}
 QUERIES=${QUERIES:-16}
-COCONUT_QUERIES=${COCONUT_QUERIES:-1}
+COCONUT_QUERIES=${COCONUT_QUERIES:-8}
 POLISH=${POLISH:-0}
+POLISH_QUERIES=${POLISH_QUERIES:-$COCONUT_QUERIES}
+POLISH_FROM=${POLISH_FROM:-}
 POLISH_LR=${POLISH_LR:-3e-4}
 ITERS=${ITERS:-8}
 POLISH_ITERS=${POLISH_ITERS:-$ITERS}
@@ -106,24 +111,37 @@ REC=(--task reach --queries "$QUERIES" --n-embd "$D" --n-heads "$H" --intermedia
      --n-coda 0 --mean-recurrence "$ITERS" --backprop-depth "$ITERS" --recurrence fixed --supervise iterations
      --unreached-weight "$UNREACHED" --separation-weight "$SEPARATION")
 
+shipped() { echo "${SHIP_TO:-explorer/models/shipped}/prosqa-$1$([ "$1" = recurrent ] && echo -graph)"; }   # its shipped folder
+if [ -n "$POLISH_FROM" ]; then
+  if [ "$POLISH_FROM" != shipped ] || [ "$POLISH" = 0 ]; then
+    echo "POLISH_FROM=shipped (the only value) needs POLISH=N epochs (got POLISH_FROM=$POLISH_FROM POLISH=$POLISH)" >&2; exit 2
+  fi
+  for m in $MODELS; do
+    [ -f "$(shipped "$m")/provenance.json" ] || { echo "POLISH_FROM=shipped: no shipped model at $(shipped "$m"); ship it first (SHIP=1) or leave POLISH_FROM unset" >&2; exit 2; }
+  done
+fi
+trained() { [ -n "$POLISH_FROM" ] || "$@"; }   # the warm-up and the main run; not when polishing the shipped weights
+
 train_one() {  # one model: the warm-up on small graphs, the main run from its weights (--base), then the polish
   local m=$1 dir=$RUNS/$1
   local base=(--base "$dir-warm/latest") polish=()
   if [ "$POLISH" != 0 ]; then polish=(--base "$dir/latest"); fi
+  if [ -n "$POLISH_FROM" ]; then polish=(--base "$(shipped "$m")"); fi
   case $m in
     coconut) local cc=(--method coconut --c-thought 1 --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1
                        --frontier-loss "$FRONTIER" --exact-thoughts 1 --queries "$COCONUT_QUERIES" "${GPT[@]}")
-             "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
-             "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" "${cc[@]}" &&
+             trained "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
+             trained "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" "${cc[@]}" &&
              if [ ${#polish[@]} != 0 ]; then
-               "${LE[@]}" train coconut "$dir-polish" "${POLISHED[@]}" "${polish[@]}" "${cc[@]}" --start-stage 6; fi ;;
+               "${LE[@]}" train coconut "$dir-polish" "${POLISHED[@]}" "${polish[@]}" "${cc[@]}" --start-stage 6 \
+                   --queries "$POLISH_QUERIES"; fi ;;
     cot|nocot) local method; method=$([ "$m" = cot ] && echo cot || echo no_cot)
-             "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method "$method" "${GPT[@]}" &&
-             "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method "$method" "${GPT[@]}" &&
+             trained "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method "$method" "${GPT[@]}" &&
+             trained "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method "$method" "${GPT[@]}" &&
              if [ ${#polish[@]} != 0 ]; then
                "${LE[@]}" train coconut "$dir-polish" "${POLISHED[@]}" "${polish[@]}" --method "$method" "${GPT[@]}"; fi ;;
-    recurrent) "${LE[@]}" train recurrent "$dir-warm" "${WARMUP[@]}" "${REC[@]}" &&
-             "${LE[@]}" train recurrent "$dir" "${MAIN[@]}" "${base[@]}" "${REC[@]}" &&
+    recurrent) trained "${LE[@]}" train recurrent "$dir-warm" "${WARMUP[@]}" "${REC[@]}" &&
+             trained "${LE[@]}" train recurrent "$dir" "${MAIN[@]}" "${base[@]}" "${REC[@]}" &&
              if [ ${#polish[@]} != 0 ]; then
                "${LE[@]}" train recurrent "$dir-polish" "${POLISHED[@]}" "${polish[@]}" "${REC[@]}" \
                    --mean-recurrence "$POLISH_ITERS" --backprop-depth "$POLISH_ITERS" --unreached-weight "$POLISH_UNREACHED" \
@@ -175,7 +193,7 @@ if [ "${SHIP:-0}" = 1 ]; then
   done
   polished="" more="" iters="" unreached=""   # (no `$(test && echo)` in an assignment: under set -e its status would end the script)
   if [ "$POLISH" != 0 ]; then
-    polished=" POLISH=$POLISH POLISH_LR=$POLISH_LR POLISH_ITERS=$POLISH_ITERS POLISH_UNREACHED=$POLISH_UNREACHED POLISH_SEPARATION=$POLISH_SEPARATION"
+    polished=" POLISH=$POLISH POLISH_LR=$POLISH_LR POLISH_QUERIES=$POLISH_QUERIES POLISH_ITERS=$POLISH_ITERS POLISH_UNREACHED=$POLISH_UNREACHED POLISH_SEPARATION=$POLISH_SEPARATION${POLISH_FROM:+ POLISH_FROM=$POLISH_FROM}"
     more=" and $POLISH more at learning rate $POLISH_LR"; iters=", $POLISH_ITERS in the polish"
   fi
   if [ "$UNREACHED" != 0 ]; then unreached="; mass outside a question's reach set charged 1 + $UNREACHED times"; fi
@@ -200,6 +218,11 @@ if [ "${SHIP:-0}" = 1 ]; then
     if [ "$m" = coconut ] || [ "$m" = recurrent ]; then results+=("$RUNS/$m-eval-peak.json"); fi
     stages=("$RUNS/$m-warm")
     if [ "$POLISH" != 0 ]; then stages+=("$RUNS/$m"); fi
+    if [ -n "$POLISH_FROM" ]; then   # the shipped model it went on from: its cost, and its provenance under "base"
+      stages=("$(shipped "$m")")
+      polish_asked=""; if [ "$m" = coconut ]; then polish_asked=", all at the last stage, $POLISH_QUERIES questions per graph in a pass"; fi
+      what="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["description"])' "$(shipped "$m")/provenance.json"); then polished for $POLISH epochs from those weights at learning rate $POLISH_LR$polish_asked"
+    fi
     "${LE[@]}" train ship "$(final "$m")" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \
         --description "$what" --command "$cmd" --device "$MODE" --stages "${stages[@]}" --results "${results[@]}" \
         ${SHIP_TO:+--dest "$SHIP_TO"} ${OUT:+--copy-to "$OUT"} ${COST_NOTE:+--cost-note "$COST_NOTE"}

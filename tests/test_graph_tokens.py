@@ -397,10 +397,12 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
         return json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())["global_step"]
 
     trained = {m: steps(m) for m in ("coconut", "cot", "nocot", "recurrent", "coconut-warm", "recurrent-warm")}
+    state = lambda m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())  # noqa: E731
     # the CPU command resumes (no step trained twice); POLISH=1 then goes on from each main run for one more
     # epoch (Coconut at its last stage; the recurrent model at POLISH_ITERS iterations) and ships from there,
     # the polish's cost counted with the runs before it
-    env.update(MODE="cpu", POLISH="1", POLISH_ITERS="3", POLISH_UNREACHED="2", POLISH_SEPARATION="0.5", OUT="")
+    env.update(MODE="cpu", POLISH="1", POLISH_ITERS="3", POLISH_UNREACHED="2", POLISH_SEPARATION="0.5", OUT="",
+               POLISH_QUERIES="3")
     r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert trained == {m: steps(m) for m in trained}
@@ -408,22 +410,42 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
     assert {steps(m + "-polish") for m in ("coconut", "cot", "nocot")} == {per_epoch}
     log = [json.loads(x) for x in (tmp_path / "runs" / "coconut-polish" / "log.jsonl").read_text().splitlines()]
     assert {e["stage"] for e in log if "checkpoint" in e} == {6}   # never back to the chain of thought
+    assert [state(m)["config"]["queries"] for m in ("coconut", "coconut-polish")] == [2, 3]
     iters = {m: json.loads((tmp_path / "runs" / m / "latest" / "config.json").read_text())["mean_recurrence"]
              for m in ("recurrent", "recurrent-polish")}
     assert iters == {"recurrent": 8, "recurrent-polish": 3}
-    state = lambda m: json.loads((tmp_path / "runs" / m / "latest" / "trainer_state.json").read_text())  # noqa: E731
     weights = {m: (state(m)["config"]["unreached_weight"], state(m)["config"]["separation_weight"])
                for m in ("recurrent", "recurrent-polish")}
     assert weights == {"recurrent": (0.0, 0.0), "recurrent-polish": (2.0, 0.5)}
     for name in names:
         prov = json.loads((tmp_path / "shipped" / name / "provenance.json").read_text())
-        assert "POLISH=1 POLISH_LR=3e-4 POLISH_ITERS=3 POLISH_UNREACHED=2 POLISH_SEPARATION=0.5" in prov["command"]
+        assert ("POLISH=1 POLISH_LR=3e-4 POLISH_QUERIES=3 POLISH_ITERS=3 POLISH_UNREACHED=2 POLISH_SEPARATION=0.5"
+                in prov["command"])
         assert "and 1 more at learning rate" in prov["description"]
         assert len(prov["cost"]["stages"]) == 3 and list(prov["cost"]["stages"])[-1].endswith("-polish")
         assert next(iter(prov["results"].values()))["model"].endswith("-polish/latest")
         assert ("the polish charges mass outside the reach set 1 + 2 times; the polish weighs a soft margin of every "
                 "reached node over the rest 0.5"
                 in prov["description"]) == (name == "prosqa-recurrent-graph")
+    # POLISH_FROM=shipped polishes the shipped weights (no warm-up or main run) and ships over them; the provenance
+    # keeps theirs as its base, the chain that reproduces it, and counts their stages in the cost
+    before = {n: json.loads((tmp_path / "shipped" / n / "provenance.json").read_text())
+              for n in ("prosqa-coconut", "prosqa-recurrent-graph")}
+    env.update(POLISH_FROM="shipped", MODELS="coconut recurrent", RUNS=str(tmp_path / "again"))
+    r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "again").iterdir() if p.is_dir()) == ["coconut-polish", "recurrent-polish"]
+    for name, old in before.items():
+        prov = json.loads((tmp_path / "shipped" / name / "provenance.json").read_text())
+        assert prov["base"] == {k: old[k] for k in ("name", "description", "command", "cost")}
+        assert "POLISH_FROM=shipped" in prov["command"] and prov["description"].startswith(old["description"])
+        # the earlier polish's cost stays beside this one's
+        assert list(prov["cost"]["stages"]) == [*old["cost"]["stages"], name.split("-")[1] + "-polish-2"]
+    prov = json.loads((tmp_path / "shipped" / "prosqa-coconut" / "provenance.json").read_text())
+    assert prov["description"].endswith("all at the last stage, 3 questions per graph in a pass")
+    env.update(POLISH="0")
+    r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "needs POLISH=N epochs" in r.stderr
 
 
 def test_the_audit_reads_index_rules_raw_and_relabelled(real):

@@ -239,9 +239,10 @@ def test_the_cost_counts_cpu_time_apart_from_waiting_and_says_when_it_is_unknown
 
 def test_a_run_from_a_shipped_model_counts_the_shipped_models_cost(tmp_path):
     """`train ship RUN NAME --stages SHIPPED_FOLDER`: a run that went on from a shipped model (its --base) adds
-    the stages that model's provenance records; a folder that records none is a typed error naming the fix."""
+    the stages that model's provenance records, and keeps that provenance as its base (the chain that reproduces
+    it); a folder that records no stages is a typed error naming the fix."""
     from explorer.errors import SaveFileError
-    from explorer.training.ship import run_cost, ship_checkpoint
+    from explorer.training.ship import run_cost, ship_checkpoint, shipped_base
 
     loop = LoopConfig(num_epochs=1, batch_size=8, save_every=1000, device="cpu")
     Trainer(ToyRecipe(), tmp_path / "more", loop, progress=False).train()
@@ -257,6 +258,11 @@ def test_a_run_from_a_shipped_model_counts_the_shipped_models_cost(tmp_path):
     assert list(cost["stages"]) == ["m-warm", "m", "more"]
     assert cost["train_minutes"] == round(12.5 + cost["stages"]["more"]["minutes"], 1)
     assert "cpu_minutes" not in cost    # the shipped stages did not record CPU time
+    assert shipped_base([shipped, tmp_path / "more"]) == {"name": "m", "description": "d", "cost": earlier}
+    assert shipped_base([tmp_path / "more"]) is None
+    earlier["stages"]["more"] = {"minutes": 1.0, "steps": 4}   # the shipped model had a run of the same name
+    (shipped / "provenance.json").write_text(json.dumps({"cost": earlier}))
+    assert list(run_cost([shipped, tmp_path / "more"], "cpu")["stages"]) == ["m-warm", "m", "more", "more-2"]
     (shipped / "provenance.json").write_text(json.dumps({"cost": {"device": "cpu"}}))
     with pytest.raises(SaveFileError, match="pass the run folders"):
         run_cost([shipped, tmp_path / "more"], "cpu")

@@ -48,12 +48,15 @@ def run_cost(run_dirs: Sequence[str | Path], device: str, note: str | None = Non
         if not state_file.exists() and shipped.is_file():   # a shipped model a run went on from: its stages
             stages.update(_shipped_stages(shipped))
             continue
+        name, n = Path(run_dir).name, 1
+        while name in stages:   # a polish of a shipped model that was itself polished: both count
+            n += 1
+            name = f"{Path(run_dir).name}-{n}"
         try:
             state = json.loads(state_file.read_text(encoding="utf-8"))
-            stages[Path(run_dir).name] = {"minutes": round(float(state["elapsed_s"]) / 60, 1),
-                                          "steps": int(state["global_step"])}
+            stages[name] = {"minutes": round(float(state["elapsed_s"]) / 60, 1), "steps": int(state["global_step"])}
             if state.get("cpu_s") is not None:   # checkpoints written before it was recorded have none
-                stages[Path(run_dir).name]["cpu_minutes"] = round(float(state["cpu_s"]) / 60, 1)
+                stages[name]["cpu_minutes"] = round(float(state["cpu_s"]) / 60, 1)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise SaveFileError(f"{state_file} is missing or unreadable ({e}); train the run first.") from e
     cost: dict[str, Any] = {"device": device, "train_minutes": round(sum(v["minutes"] for v in stages.values()), 1)}
@@ -63,6 +66,21 @@ def run_cost(run_dirs: Sequence[str | Path], device: str, note: str | None = Non
     if note:
         cost["note"] = note
     return cost
+
+
+def shipped_base(run_dirs: Sequence[str | Path]) -> dict[str, Any] | None:
+    """The provenance of the shipped model among ``run_dirs`` that a run went on from (``--base``
+    a shipped folder): its name, description, command, cost and its own base, if it had one — the
+    chain that reproduces a model shipped over it; ``None`` when every run was trained here."""
+    for run_dir in run_dirs:
+        prov = Path(run_dir) / "provenance.json"
+        if not (Path(run_dir) / "latest" / "trainer_state.json").exists() and prov.is_file():
+            try:
+                d = json.loads(prov.read_text(encoding="utf-8"))
+                return {k: d[k] for k in ("name", "description", "command", "cost", "base") if k in d}
+            except (OSError, ValueError) as e:
+                raise SaveFileError(f"{prov} is unreadable ({e}); ship the base model again.") from e
+    return None
 
 
 def _shipped_stages(provenance: Path) -> dict[str, dict[str, Any]]:
@@ -108,9 +126,13 @@ def main(argv: list[str] | None = None) -> int:
                 results[Path(f).stem] = json.loads(Path(f).read_text(encoding="utf-8"))
             except (OSError, ValueError) as e:
                 raise SaveFileError(f"{f} is not a readable JSON file of results ({e}); run the evaluation first.") from e
+        provenance = {"command": args.command, "cost": run_cost([*args.stages, args.run_dir], args.device, args.cost_note),
+                      "results": results}
+        base = shipped_base(args.stages)   # read before shipping: the model may be shipped over its own base
+        if base is not None:
+            provenance["base"] = base
         dest = ship_checkpoint(Path(args.run_dir) / "latest", args.name, description=args.description,
-                               provenance={"command": args.command, "cost": run_cost([*args.stages, args.run_dir], args.device, args.cost_note),
-                                           "results": results}, dest_root=args.dest)
+                               provenance=provenance, dest_root=args.dest)
         if args.copy_to:
             with atomic_path(Path(args.copy_to) / f"{args.name}.tar") as tmp, tarfile.open(tmp, "w") as tar:
                 tar.add(dest, arcname=args.name)

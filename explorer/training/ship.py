@@ -44,8 +44,8 @@ def run_cost(run_dirs: Sequence[str | Path], device: str, note: str | None = Non
     stages: dict[str, dict[str, Any]] = {}
     for run_dir in run_dirs:
         state_file = Path(run_dir) / "latest" / "trainer_state.json"
-        shipped = Path(run_dir) / "provenance.json"
-        if not state_file.exists() and shipped.is_file():   # a shipped model a run went on from: its stages
+        shipped = _shipped_provenance(run_dir)
+        if shipped is not None:   # a shipped model a run went on from: its stages
             stages.update(_shipped_stages(shipped))
             continue
         name, n = Path(run_dir).name, 1
@@ -73,14 +73,22 @@ def shipped_base(run_dirs: Sequence[str | Path]) -> dict[str, Any] | None:
     a shipped folder): its name, description, command, cost and its own base, if it had one — the
     chain that reproduces a model shipped over it; ``None`` when every run was trained here."""
     for run_dir in run_dirs:
-        prov = Path(run_dir) / "provenance.json"
-        if not (Path(run_dir) / "latest" / "trainer_state.json").exists() and prov.is_file():
+        prov = _shipped_provenance(run_dir)
+        if prov is not None:
             try:
                 d = json.loads(prov.read_text(encoding="utf-8"))
                 return {k: d[k] for k in ("name", "description", "command", "cost", "base") if k in d}
             except (OSError, ValueError) as e:
                 raise SaveFileError(f"{prov} is unreadable ({e}); ship the base model again.") from e
     return None
+
+
+def _shipped_provenance(run_dir: str | Path) -> Path | None:
+    """``run_dir``'s ``provenance.json`` when it is a shipped model's folder (no run was trained in it:
+    a run went on from it with ``--base``), else ``None``."""
+    prov = Path(run_dir) / "provenance.json"
+    trained = (Path(run_dir) / "latest" / "trainer_state.json").exists()
+    return prov if prov.is_file() and not trained else None
 
 
 def _shipped_stages(provenance: Path) -> dict[str, dict[str, Any]]:

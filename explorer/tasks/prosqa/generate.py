@@ -46,7 +46,7 @@ from typing import Any, Sequence
 
 from ...errors import InputError, SaveFileError
 from ...io import atomic_write_text
-from .graph import distances
+from .graph import adjacency, distances
 
 #: people's names in the ProsQA validation set (they head "X is a Y." statements)
 PERSONS: tuple[str, ...] = ("Alex", "Bob", "Carol", "Davis", "Eva", "Fae", "Gabriel", "Jack", "Max", "Oliver",
@@ -185,9 +185,11 @@ def uninformative_pairs(parents: Sequence[int], rights: Sequence[int], wrongs: S
             if (parents[w] > parents[r]) - (parents[w] < parents[r]) == relation]
 
 
-def _shortest_path(n: int, edges: Sequence[Sequence[int]], root: int, target: int, rng: random.Random) -> list[int]:
-    """One shortest path root→target (a seeded choice among all shortest ones)."""
-    dist = distances(n, edges, root)
+def _shortest_path(n: int, edges: Sequence[Sequence[int]], root: int, target: int, rng: random.Random,
+                   dist: dict[int, int] | None = None) -> list[int]:
+    """One shortest path root→target (a seeded choice among all shortest ones; ``dist``: the root's
+    :func:`~.graph.distances`, where the caller has them)."""
+    dist = distances(n, edges, root) if dist is None else dist
     preds: dict[int, list[int]] = {}
     for a, b in edges:
         if a in dist and dist.get(b) == dist[a] + 1:
@@ -299,8 +301,9 @@ def graph_questions(problem: dict[str, Any], rng: random.Random, k: int,
     parents = parent_counts(n, edges)
     leaves = {v for v in range(n)} - {a for a, _ in edges}
     by_hops: dict[int, list[tuple[int, list[int], list[int]]]] = {}   # h -> (root, leaves at h, leaves unreached)
+    adj, dists = adjacency(n, edges), {}
     for root in sorted({a for a, _ in edges}):
-        dist = distances(n, edges, root)
+        dist = dists[root] = distances(n, edges, root, adj)
         unreached = sorted(leaves - set(dist))
         for h in sorted({d for d in dist.values() if d > 0}):
             reached = sorted(v for v, d in dist.items() if d == h and v in leaves)
@@ -320,7 +323,7 @@ def graph_questions(problem: dict[str, Any], rng: random.Random, k: int,
                 target, neg = rng.choice(pairs)
                 options = (target, neg) if rng.random() < 0.5 else (neg, target)
                 out.append({"root": root, "target": target, "neg_target": neg, "options": options,
-                            "path": _shortest_path(n, edges, root, target, rng)[1:]})
+                            "path": _shortest_path(n, edges, root, target, rng, dists[root])[1:]})
                 break
     return out
 

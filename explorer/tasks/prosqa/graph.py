@@ -23,9 +23,11 @@ def adjacency(n: int, edges: Sequence[Sequence[int]]) -> list[list[int]]:
     return adj
 
 
-def distances(n: int, edges: Sequence[Sequence[int]], source: int) -> dict[int, int]:
-    """Breadth-first shortest hop counts from ``source`` to every node it reaches (itself: 0)."""
-    adj = adjacency(n, edges)
+def distances(n: int, edges: Sequence[Sequence[int]], source: int,
+              adj: Sequence[Sequence[int]] | None = None) -> dict[int, int]:
+    """Breadth-first shortest hop counts from ``source`` to every node it reaches (itself: 0);
+    ``adj``: the graph's :func:`adjacency`, where the caller searches from many sources."""
+    adj = adjacency(n, edges) if adj is None else adj
     dist = {source: 0}
     queue = deque([source])
     while queue:
@@ -69,7 +71,7 @@ def hop_sets(problem: dict[str, Any], max_hops: int) -> tuple[list[set[int]], di
     walks = [{root}]
     for _ in range(max_hops):
         walks.append({v for u in walks[-1] for v in adj[u]})
-    return walks, distances(n, problem["edges"], root)
+    return walks, distances(n, problem["edges"], root, adj)
 
 
 def reach_sets(problem: dict[str, Any], max_hops: int | None = None) -> dict[int, dict[int, int]]:
@@ -77,8 +79,9 @@ def reach_sets(problem: dict[str, Any], max_hops: int | None = None) -> dict[int
     n = len(problem["idx_to_symbol"])
     edges = [tuple(e) for e in problem["edges"]]
     subjects = sorted({a for a, _ in edges})
+    adj = adjacency(n, edges)
     out = {}
     for s in subjects:
-        d = distances(n, edges, s)
+        d = distances(n, edges, s, adj)
         out[s] = {v: h for v, h in d.items() if h >= 1 and (not max_hops or h <= max_hops)}
     return out

@@ -220,8 +220,14 @@ if [ "${SHIP:-0}" = 1 ]; then
     if [ "$POLISH" != 0 ]; then stages+=("$RUNS/$m"); fi
     if [ -n "$POLISH_FROM" ]; then   # the shipped model it went on from: its cost, and its provenance under "base"
       stages=("$(shipped "$m")")
-      polish_asked=""; if [ "$m" = coconut ]; then polish_asked=", all at the last stage, $POLISH_QUERIES questions per graph in a pass"; fi
-      what="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["description"])' "$(shipped "$m")/provenance.json"); then polished for $POLISH epochs from those weights at learning rate $POLISH_LR$polish_asked"
+      polish_how=""
+      if [ "$m" = coconut ]; then polish_how=", all at the last stage, $POLISH_QUERIES questions per graph in a pass"; fi
+      if [ "$m" = recurrent ]; then
+        polish_how=", $POLISH_ITERS core iterations"
+        if [ "$POLISH_UNREACHED" != 0 ]; then polish_how="$polish_how; mass outside a question's reach set charged 1 + $POLISH_UNREACHED times"; fi
+        if [ "$POLISH_SEPARATION" != 0 ]; then polish_how="$polish_how; a soft margin of every reached node over the rest at weight $POLISH_SEPARATION"; fi
+      fi
+      what="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["description"])' "$(shipped "$m")/provenance.json"); then polished for $POLISH epochs from those weights at learning rate $POLISH_LR$polish_how"
     fi
     "${LE[@]}" train ship "$(final "$m")" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \
         --description "$what" --command "$cmd" --device "$MODE" --stages "${stages[@]}" --results "${results[@]}" \

@@ -443,6 +443,9 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
         assert list(prov["cost"]["stages"]) == [*old["cost"]["stages"], name.split("-")[1] + "-polish-2"]
     prov = json.loads((tmp_path / "shipped" / "prosqa-coconut" / "provenance.json").read_text())
     assert prov["description"].endswith("all at the last stage, 3 questions per graph in a pass")
+    prov = json.loads((tmp_path / "shipped" / "prosqa-recurrent-graph" / "provenance.json").read_text())
+    assert prov["description"].endswith(", 3 core iterations; mass outside a question's reach set charged 1 + 2 times; "
+                                        "a soft margin of every reached node over the rest at weight 0.5")
     env.update(POLISH="0")
     r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "needs POLISH=N epochs" in r.stderr
@@ -538,7 +541,8 @@ def test_the_peak_rise_exit_iterates_longer_on_deeper_problems_and_keeps_the_acc
     """On the 300 real problems, the shipped recurrent model with ``--exit peak-rise`` (stop once no token
     rises above its earlier peak: the search reaches nothing new) spends more iterations the more hops a
     problem needs, under half of the 16 allowed (``kl`` spends 12.7-15.0 whatever the hops), and answers
-    as many as 16 fixed iterations do (docs/thoughts.md, "The adaptive exit")."""
+    within a point of what 16 fixed iterations do: 3 of the 300 problems, what the polished model's exit
+    costs (docs/thoughts.md, "The adaptive exit")."""
     import contextlib
     import io
 
@@ -553,7 +557,7 @@ def test_the_peak_rise_exit_iterates_longer_on_deeper_problems_and_keeps_the_acc
     per_hops = [rise["mean_iterations_by_hops"][h] for h in ("3", "4", "5", "6")]
     assert all(a < b for a, b in zip(per_hops, per_hops[1:])), per_hops
     assert rise["exit"] == "peak-rise" and rise["mean_iterations"] < 8
-    assert rise["accuracy"] >= got["accuracy"]["16"] - 1 / 300 - 1e-9
+    assert rise["accuracy"] >= got["accuracy"]["16"] - 3 / 300 - 1e-9
 
 
 def _reproduces(prosqa_eval, want):

@@ -48,8 +48,9 @@ export HF_HUB_OFFLINE=1
 # POLISH epochs of a last run from the main run's weights (0: none) at POLISH_LR, with a fresh optimizer and cosine
 # (Coconut: all at its last stage, every hop a thought, POLISH_QUERIES questions per graph, default COCONUT_QUERIES);
 # the model then ships from RUNS/<model>-polish. POLISH_FROM=shipped polishes each model's shipped weights instead
-# (prosqa-<model> in SHIP_TO or explorer/models/shipped; no warm-up or main run is trained): its provenance then
-# keeps the shipped model's own under "base" (command, description, cost), the chain that reproduces it.
+# (prosqa-<model> in SHIP_TO or explorer/models/shipped, copied to RUNS/<model>-polish/base as the polish starts; no
+# warm-up or main run is trained): its provenance then keeps that copy's own under "base" (command, description, cost),
+# the chain that reproduces it, whatever was shipped over the folder while the polish ran.
 # ITERS the recurrent model's core iterations in training (all with gradient, iteration j taught the nodes within
 # j hops), POLISH_ITERS those of its polish (default ITERS: more teach the reach set as a fixed point past 6 hops);
 # UNREACHED its --unreached-weight (mass outside a question's reach set charged 1 + UNREACHED times), POLISH_UNREACHED
@@ -121,12 +122,21 @@ if [ -n "$POLISH_FROM" ]; then
   done
 fi
 trained() { [ -n "$POLISH_FROM" ] || "$@"; }   # the warm-up and the main run; not when polishing the shipped weights
+# the shipped model a polish goes on from, copied whole into the polish's run folder as the polish starts: the polish
+# trains from that copy and ships with its provenance as the base, even when another model was shipped meanwhile
+polish_base() { echo "$RUNS/$1-polish/base"; }
+keep_base() {
+  local to; to=$(polish_base "$1")
+  if [ ! -f "$to/provenance.json" ]; then
+    rm -rf "$to.tmp" && mkdir -p "$(dirname "$to")" && cp -r "$(shipped "$1")" "$to.tmp" && mv "$to.tmp" "$to"
+  fi
+}
 
 train_one() {  # one model: the warm-up on small graphs, the main run from its weights (--base), then the polish
   local m=$1 dir=$RUNS/$1
   local base=(--base "$dir-warm/latest") polish=()
   if [ "$POLISH" != 0 ]; then polish=(--base "$dir/latest"); fi
-  if [ -n "$POLISH_FROM" ]; then polish=(--base "$(shipped "$m")"); fi
+  if [ -n "$POLISH_FROM" ]; then keep_base "$m" || return 1; polish=(--base "$(polish_base "$m")"); fi
   case $m in
     coconut) local cc=(--method coconut --c-thought 1 --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1
                        --frontier-loss "$FRONTIER" --exact-thoughts 1 --queries "$COCONUT_QUERIES" "${GPT[@]}")
@@ -219,7 +229,7 @@ if [ "${SHIP:-0}" = 1 ]; then
     stages=("$RUNS/$m-warm")
     if [ "$POLISH" != 0 ]; then stages+=("$RUNS/$m"); fi
     if [ -n "$POLISH_FROM" ]; then   # the shipped model it went on from: its cost, and its provenance under "base"
-      stages=("$(shipped "$m")")
+      stages=("$(polish_base "$m")")
       polish_how=""
       if [ "$m" = coconut ]; then polish_how=", all at the last stage, $POLISH_QUERIES questions per graph in a pass"; fi
       if [ "$m" = recurrent ]; then
@@ -227,7 +237,7 @@ if [ "${SHIP:-0}" = 1 ]; then
         if [ "$POLISH_UNREACHED" != 0 ]; then polish_how="$polish_how; mass outside a question's reach set charged 1 + $POLISH_UNREACHED times"; fi
         if [ "$POLISH_SEPARATION" != 0 ]; then polish_how="$polish_how; a soft margin of every reached node over the rest at weight $POLISH_SEPARATION"; fi
       fi
-      what="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["description"])' "$(shipped "$m")/provenance.json"); then polished for $POLISH epochs from those weights at learning rate $POLISH_LR$polish_how"
+      what="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["description"])' "$(polish_base "$m")/provenance.json"); then polished for $POLISH epochs from those weights at learning rate $POLISH_LR$polish_how"
     fi
     "${LE[@]}" train ship "$(final "$m")" "prosqa-$m$([ "$m" = recurrent ] && echo -graph)" \
         --description "$what" --command "$cmd" --device "$MODE" --stages "${stages[@]}" --results "${results[@]}" \

@@ -446,6 +446,25 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
     prov = json.loads((tmp_path / "shipped" / "prosqa-recurrent-graph" / "provenance.json").read_text())
     assert prov["description"].endswith(", 3 core iterations; mass outside a question's reach set charged 1 + 2 times; "
                                         "a soft margin of every reached node over the rest at weight 0.5")
+    # a polish keeps the shipped model it started from (weights and provenance, RUNS/<model>-polish/base): shipped
+    # after another model went over that folder meanwhile, it names its own base, not the newcomer
+    started = json.loads((tmp_path / "shipped" / "prosqa-recurrent-graph" / "provenance.json").read_text())
+    env.update(MODELS="recurrent", RUNS=str(tmp_path / "third"), SHIP="0")
+    r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    base = tmp_path / "third" / "recurrent-polish" / "base"
+    assert json.loads((base / "provenance.json").read_text()) == started
+    assert (base / "model.safetensors").read_bytes() == \
+        (tmp_path / "shipped" / "prosqa-recurrent-graph" / "model.safetensors").read_bytes()
+    newcomer = {**started, "description": "another model", "command": "another command"}
+    (tmp_path / "shipped" / "prosqa-recurrent-graph" / "provenance.json").write_text(json.dumps(newcomer))
+    env.update(SHIP="1")
+    r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    prov = json.loads((tmp_path / "shipped" / "prosqa-recurrent-graph" / "provenance.json").read_text())
+    assert prov["base"] == {k: started[k] for k in ("name", "description", "command", "cost", "base")}
+    assert prov["description"].startswith(started["description"] + "; then polished for 1 epochs")
+    assert list(prov["cost"]["stages"]) == [*started["cost"]["stages"], "recurrent-polish-3"]
     env.update(POLISH="0")
     r = subprocess.run(["bash", "recipes/prosqa-graph.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "needs POLISH=N epochs" in r.stderr

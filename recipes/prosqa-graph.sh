@@ -54,8 +54,9 @@ export HF_HUB_OFFLINE=1
 # ITERS the recurrent model's core iterations in training (all with gradient, iteration j taught the nodes within
 # j hops), POLISH_ITERS those of its polish (default ITERS: more teach the reach set as a fixed point past 6 hops);
 # UNREACHED its --unreached-weight (mass outside a question's reach set charged 1 + UNREACHED times), POLISH_UNREACHED
-# that of its polish (default UNREACHED); SEPARATION its --separation-weight (a soft margin charged between the
-# lowest-scored reached node and the highest-scored other one), POLISH_SEPARATION that of its polish (default SEPARATION).
+# that of its polish (default UNREACHED); SEPARATION the --separation-weight of both (recurrent: a soft margin charged
+# between the lowest-scored reached node and the highest-scored other one; Coconut-BFS: between each thought's lowest
+# frontier node and the highest node its root does not reach), POLISH_SEPARATION that of a polish (default SEPARATION).
 FRONTIER=${FRONTIER:-1}
 QUERIES=${QUERIES:-16}
 COCONUT_QUERIES=${COCONUT_QUERIES:-8}
@@ -140,11 +141,12 @@ train_one() {  # one model: the warm-up on small graphs, the main run from its w
   case $m in
     coconut) local cc=(--method coconut --c-thought 1 --max-latent-stage 6 --epochs-per-stage "$E" --uniform-prob 0.1
                        --frontier-loss "$FRONTIER" --exact-thoughts 1 --queries "$COCONUT_QUERIES" "${GPT[@]}")
+             local cm=(--separation-weight "$SEPARATION") pm=(--separation-weight "$POLISH_SEPARATION")
              trained "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method cot "${GPT[@]}" &&
-             trained "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" "${cc[@]}" &&
+             trained "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" "${cc[@]}" "${cm[@]}" &&
              if [ ${#polish[@]} != 0 ]; then
                "${LE[@]}" train coconut "$dir-polish" "${POLISHED[@]}" "${polish[@]}" "${cc[@]}" --start-stage 6 \
-                   --queries "$POLISH_QUERIES"; fi ;;
+                   --queries "$POLISH_QUERIES" "${pm[@]}"; fi ;;
     cot|nocot) local method; method=$([ "$m" = cot ] && echo cot || echo no_cot)
              trained "${LE[@]}" train coconut "$dir-warm" "${WARMUP[@]}" --method "$method" "${GPT[@]}" &&
              trained "${LE[@]}" train coconut "$dir" "${MAIN[@]}" "${base[@]}" --method "$method" "${GPT[@]}" &&
@@ -213,12 +215,16 @@ if [ "${SHIP:-0}" = 1 ]; then
   if [ "$POLISH" != 0 ] && [ "$POLISH_SEPARATION" != "$SEPARATION" ]; then
     unreached="$unreached; the polish weighs a soft margin of every reached node over the rest $POLISH_SEPARATION"; fi
   bfs=""; if [ "$FRONTIER" != 0 ]; then bfs="-BFS (each thought also taught its BFS frontier, weight $FRONTIER)"; fi
+  margin="thought's frontier held above the nodes its root does not reach by a soft margin"
+  cmargin=""; if [ "$SEPARATION" != 0 ]; then cmargin="; each $margin at weight $SEPARATION"; fi
+  if [ "$POLISH" != 0 ] && [ "$POLISH_SEPARATION" != "$SEPARATION" ]; then
+    cmargin="$cmargin; the polish weighs each $margin $POLISH_SEPARATION"; fi
   asked=""; if [ "$COCONUT_QUERIES" != 1 ]; then asked=", $COCONUT_QUERIES questions per graph in a pass (the problem's own and $((COCONUT_QUERIES - 1)) drawn on its statements)"; fi
   cmd="MODE=$MODE SIZE=$SIZE MODELS='$MODELS' N=$N D=$D L=$L H=$H E=$E EPOCHS=$EPOCHS B=$B LR=$LR WARM=$WARM FRONTIER=$FRONTIER QUERIES=$QUERIES COCONUT_QUERIES=$COCONUT_QUERIES ITERS=$ITERS UNREACHED=$UNREACHED SEPARATION=$SEPARATION$polished THREADS=$THREADS SHIP=1 bash recipes/prosqa-graph.sh"
   shape="$L layers, d=$D, $H heads; ProsQA as graph tokens: $WARM warm-up steps on small graphs, then $N generated problems for $EPOCHS epochs$more"
   for m in $MODELS; do
     case $m in
-      coconut) what="Coconut$bfs, a Llama-style transformer ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1$asked)" ;;
+      coconut) what="Coconut$bfs, a Llama-style transformer ($shape; curriculum of $E epochs a stage up to 6 continuous thoughts, uniform_prob 0.1$asked$cmargin)" ;;
       cot) what="Chain of thought, a Llama-style transformer ($shape; the path as node tokens, then the answer)" ;;
       nocot) what="No-CoT, a Llama-style transformer ($shape; the answer straight away)" ;;
       recurrent) what="Recurrent-depth model (prelude 1, core 1 iterated, no coda: the state read by the tied unembedding; $shape; $ITERS core iterations in training$iters, iteration j taught the nodes within j hops$unreached)" ;;
@@ -231,7 +237,9 @@ if [ "${SHIP:-0}" = 1 ]; then
     if [ -n "$POLISH_FROM" ]; then   # the shipped model it went on from: its cost, and its provenance under "base"
       stages=("$(polish_base "$m")")
       polish_how=""
-      if [ "$m" = coconut ]; then polish_how=", all at the last stage, $POLISH_QUERIES questions per graph in a pass"; fi
+      if [ "$m" = coconut ]; then polish_how=", all at the last stage, $POLISH_QUERIES questions per graph in a pass"
+        if [ "$POLISH_SEPARATION" != 0 ]; then polish_how="$polish_how; each $margin at weight $POLISH_SEPARATION"; fi
+      fi
       if [ "$m" = recurrent ]; then
         polish_how=", $POLISH_ITERS core iterations"
         if [ "$POLISH_UNREACHED" != 0 ]; then polish_how="$polish_how; mass outside a question's reach set charged 1 + $POLISH_UNREACHED times"; fi

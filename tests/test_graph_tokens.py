@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.errors import InputError
+from explorer.errors import ExplorerError, InputError
 from explorer.paths import SHIPPED_DIR
 from explorer.tasks.prosqa import VALIDATION, generate, load
 from explorer.tasks.prosqa import graph_tokens as G
@@ -322,6 +322,63 @@ def test_coconut_bfs_teaches_each_thought_its_frontier(tmp_path, real):
     assert frontier_after(t) < frontier_after(plain) - 0.5
 
 
+def test_the_separation_margin_holds_each_thought_s_frontier_above_the_nodes_its_root_does_not_reach(tmp_path):
+    """separation_weight: every question in a batch (its own and the extra ones on its statements) carries the
+    nodes its root reaches, under the same relabelling as its frontiers: its root and one option (the answer)
+    among them, the other option not; the term adds ≈ 0 when each thought's frontier stands far above the rest
+    and charges a thought that leaks as much onto a node the root cannot reach; it needs the frontier loss, a
+    run trains with it, and a run keeps the weight it started with."""
+    from explorer.thoughts.data import frontier_loss
+    from explorer.thoughts.train import TrainConfig, Trainer
+
+    with pytest.raises(InputError, match="separation_weight"):
+        TrainConfig(method="coconut", encoding="graph", separation_weight=1.0).check()
+    data = [p for p in generate(40, seed=4) if len(p["steps"]) >= 3][:12]
+    cfg = TrainConfig(method="coconut", encoding="graph", arch="llama", frontier_loss=1.0, separation_weight=1.0,
+                      exact_thoughts=True, queries=3, n_layer=1, n_embd=32, n_head=2, batch_size=4, num_epochs=4,
+                      epochs_per_stage=1, max_latent_stage=6, lr=3e-3, device="cpu", threads=1, save_every=1000)
+    t = Trainer(data, tmp_path / "run", cfg, progress=False)
+    latent = t.recipe.ids[G.LATENT]
+    batch = t.recipe.epoch_batches(3)[0]   # stage 3: three thoughts a question (fewer on a shorter path)
+    reached, ids = batch["reached"], batch["input_ids"]
+    assert reached.shape == (12, G.MAX_NODES) and reached.dtype == torch.bool
+    q = G.VOCAB.index(G.Q)
+    for r in range(12):
+        assert ids[r, 0] == q
+        a, b, root = int(ids[r, 1]), int(ids[r, 2]), int(ids[r, 4])
+        assert reached[r, root] and int(reached[r, a]) + int(reached[r, b]) == 1
+        assert bool((reached[r][None, :] | ~batch["frontier"][r].bool()).all())   # every target is reached
+    # an oracle even over each frontier and far below elsewhere: the margin adds ≈ 0; the same oracle leaking as
+    # much onto one node the root does not reach is charged softplus(0 - softmin over the n frontier nodes)
+    # = softplus(log n) = log(1 + n) a thought
+    V = int(ids.max()) + 1
+    even = torch.full((*ids.shape, V), -20.0)
+    for r in range(12):
+        pos = (ids[r] == latent).nonzero().flatten()
+        for p in range(len(pos)):
+            nodes = batch["frontier"][r, p].nonzero().flatten()
+            even[r, pos[p] - 1, nodes] = 0.0
+    leak = even.clone()
+    for r in range(12):
+        outside = (~reached[r]).nonzero().flatten()[0]
+        for pos in (ids[r] == latent).nonzero().flatten():
+            leak[r, pos - 1, outside] = 0.0
+    loss = {(name, w): float(frontier_loss(x, ids, latent, batch["frontier"], reached, w))
+            for name, x in (("even", even), ("leak", leak)) for w in (0.0, 1.0)}
+    assert loss["even", 1.0] - loss["even", 0.0] < 1e-3
+    n = batch["frontier"].sum(-1).flatten()
+    assert loss["leak", 1.0] - loss["leak", 0.0] == pytest.approx(float(torch.log1p(n[n > 0]).mean()), abs=1e-3)
+    with pytest.raises(ExplorerError, match="reached_targets"):
+        frontier_loss(even, ids, latent, batch["frontier"], None, 1.0)
+    state = t.train()
+    assert state.global_step == 12 and all(np.isfinite(x[1]) for x in state.losses)
+    with pytest.raises(InputError, match="other settings"):
+        Trainer(data, tmp_path / "run", dataclasses.replace(cfg, separation_weight=0.5), progress=False)
+    # without it a batch carries no reach sets
+    plain = Trainer(data, tmp_path / "plain", dataclasses.replace(cfg, separation_weight=0.0), progress=False)
+    assert "reached" not in plain.recipe.epoch_batches(3)[0]
+
+
 def test_reach_targets_teach_each_thought_every_node_within_its_hops(tmp_path):
     """thought_targets="reach": thought k is taught the union of the frontiers of hops 1..k+1 (what the
     recurrent model's iterations are taught), the same relabelling as the frontier; the setting needs the loss,
@@ -411,6 +468,8 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
     log = [json.loads(x) for x in (tmp_path / "runs" / "coconut-polish" / "log.jsonl").read_text().splitlines()]
     assert {e["stage"] for e in log if "checkpoint" in e} == {6}   # never back to the chain of thought
     assert [state(m)["config"]["queries"] for m in ("coconut", "coconut-polish")] == [2, 3]
+    # POLISH_SEPARATION is the Coconut polish's margin too: each thought's frontier over the nodes its root misses
+    assert [state(m)["config"]["separation_weight"] for m in ("coconut", "coconut-polish")] == [0.0, 0.5]
     iters = {m: json.loads((tmp_path / "runs" / m / "latest" / "config.json").read_text())["mean_recurrence"]
              for m in ("recurrent", "recurrent-polish")}
     assert iters == {"recurrent": 8, "recurrent-polish": 3}
@@ -427,6 +486,8 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
         assert ("the polish charges mass outside the reach set 1 + 2 times; the polish weighs a soft margin of every "
                 "reached node over the rest 0.5"
                 in prov["description"]) == (name == "prosqa-recurrent-graph")
+        assert ("the polish weighs each thought's frontier held above the nodes its root does not reach by a soft "
+                "margin 0.5" in prov["description"]) == (name == "prosqa-coconut")
     # POLISH_FROM=shipped polishes the shipped weights (no warm-up or main run) and ships over them; the provenance
     # keeps theirs as its base, the chain that reproduces it, and counts their stages in the cost
     before = {n: json.loads((tmp_path / "shipped" / n / "provenance.json").read_text())
@@ -442,7 +503,8 @@ def test_the_recipe_rehearses_the_gpu_command_and_resumes_on_the_cpu(tmp_path):
         # the earlier polish's cost stays beside this one's
         assert list(prov["cost"]["stages"]) == [*old["cost"]["stages"], name.split("-")[1] + "-polish-2"]
     prov = json.loads((tmp_path / "shipped" / "prosqa-coconut" / "provenance.json").read_text())
-    assert prov["description"].endswith("all at the last stage, 3 questions per graph in a pass")
+    assert prov["description"].endswith("all at the last stage, 3 questions per graph in a pass; each thought's frontier "
+                                        "held above the nodes its root does not reach by a soft margin at weight 0.5")
     prov = json.loads((tmp_path / "shipped" / "prosqa-recurrent-graph" / "provenance.json").read_text())
     assert prov["description"].endswith(", 3 core iterations; mass outside a question's reach set charged 1 + 2 times; "
                                         "a soft margin of every reached node over the rest at weight 0.5")
@@ -699,8 +761,8 @@ def test_a_graphs_questions_share_one_pass_over_its_statements(tmp_path, arch):
         grouped = batches[0]
         questions = [x for j in k for x in batches.groups[j]]
         assert grouped["prefix_ids"].shape[0] == 4 and grouped["input_ids"].shape[0] == 12
-        flat = collate([ex for ex, _, _ in questions], pad, latent)
-        flat["frontier"] = frontier_targets([ex for ex, _, _ in questions], [f for _, f, _ in questions], latent, 1,
+        flat = collate([ex for ex, *_ in questions], pad, latent)
+        flat["frontier"] = frontier_targets([ex for ex, *_ in questions], [f for _, f, *_ in questions], latent, 1,
                                             G.MAX_NODES)
         assert torch.equal(flat["frontier"], grouped["frontier"]) and int((flat["input_ids"] == latent).sum()) > 0
         with torch.no_grad():

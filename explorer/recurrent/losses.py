@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..training.losses import soft_margin
 from .data import within_hops
 from .model import sample_recurrence
 
@@ -51,12 +52,7 @@ def reach_loss(logits: torch.Tensor, positions: torch.Tensor, target: torch.Tens
         loss = loss - unreached_weight * inside.mean()
     if separation_weight:
         reached = target > 0
-        both = reached.any(-1) & (~reached).any(-1)
-        # finite fills: a row with no unreached node must give a zero gradient, not a NaN
-        top_out = lp.masked_fill(reached, -1e4).logsumexp(-1)
-        low_in = -(-lp).masked_fill(~reached, -1e4).logsumexp(-1)
-        gap = torch.nn.functional.softplus(top_out - low_in) * both
-        loss = loss + separation_weight * gap.sum() / both.sum().clamp_min(1)
+        loss = loss + separation_weight * soft_margin(lp, reached, ~reached)
     return loss
 
 

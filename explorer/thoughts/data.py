@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 
 from ..errors import ExplorerError
+from ..training.losses import soft_margin
 from .engine import BOT, EOT, LATENT
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ class Tokenized:
     #: root (the BFS frontier a thought is taught to hold with ``frontier_loss``; with
     #: ``thought_targets="reach"``, of every node within h hops); graph tokens only
     frontiers: list[list[int]] | None = None
+    #: the tokens of every node the root reaches, itself included (what a thought's frontier is held
+    #: above with ``separation_weight``); graph tokens only
+    reached: list[int] | None = None
 
 
 def tokenize_problem(tokenizer: Any, problem: dict[str, Any]) -> Tokenized:
@@ -134,10 +138,23 @@ def frontier_targets(examples: Sequence[tuple[list[int], list[int]]], frontiers:
     return out
 
 
-def frontier_loss(logits: torch.Tensor, input_ids: torch.Tensor, latent_id: int, target: torch.Tensor) -> torch.Tensor:
+def reached_targets(reached: Sequence[Sequence[int]], n_classes: int) -> torch.Tensor:
+    """(B, n_classes) multi-hot: the nodes each example's root reaches (itself included)."""
+    out = torch.zeros((len(reached), n_classes), dtype=torch.bool)
+    for b, r in enumerate(reached):
+        out[b, list(r)] = True
+    return out
+
+
+def frontier_loss(logits: torch.Tensor, input_ids: torch.Tensor, latent_id: int, target: torch.Tensor,
+                  reached: torch.Tensor | None = None, separation_weight: float = 0.0) -> torch.Tensor:
     """Coconut-BFS: the cross-entropy between each thought's next-token distribution (the logits at
     the position whose hidden state becomes the thought) and the uniform distribution over its
-    frontier (``target`` from :func:`frontier_targets`); the mean over thoughts with a frontier."""
+    frontier (``target`` from :func:`frontier_targets`); the mean over thoughts with a frontier.
+    ``separation_weight`` s adds s × a soft margin of each thought's frontier nodes over every node
+    its root does not reach (``reached`` from :func:`reached_targets`;
+    :func:`~explorer.training.losses.soft_margin`): ProsQA's wrong option is such a node, and the answer
+    is read by comparing the two options."""
     B, P, K = target.shape
     idx = torch.zeros((B, P), dtype=torch.long)
     valid = torch.zeros((B, P), dtype=torch.bool)
@@ -152,7 +169,13 @@ def frontier_loss(logits: torch.Tensor, input_ids: torch.Tensor, latent_id: int,
     if not ok.any():
         return logits.sum() * 0.0
     per = -(target * logp).sum(-1) / mass.clamp_min(1.0)
-    return per[ok].mean()
+    loss = per[ok].mean()
+    if separation_weight:
+        if reached is None:
+            raise ExplorerError("separation_weight needs the nodes each root reaches (reached_targets).")
+        outside = ~reached.to(logits.device)[:, None, :].expand(B, P, K)
+        loss = loss + separation_weight * soft_margin(logp[ok], target[ok] > 0, outside[ok])
+    return loss
 
 
 def coconut_forward(hf: torch.nn.Module, batch: dict[str, torch.Tensor], latent_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:

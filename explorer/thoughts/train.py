@@ -54,7 +54,7 @@ from ..training import LoopConfig, config_from_dict, load_pretrained, training_m
 from ..tasks.prosqa.generate import graph_questions
 from ..tasks.prosqa.graph import hop_sets
 from .data import (Tokenized, build_example, coconut_forward, collate, collate_grouped, frontier_loss, frontier_targets,
-                   tokenize_problem)
+                   reached_targets, tokenize_problem)
 from .engine import BOT, EOT, LATENT
 
 THOUGHT_TARGETS = ("frontier", "reach")
@@ -99,6 +99,8 @@ class TrainConfig:
     frontier_loss: float = 0.0          # Coconut-BFS: weight of each thought's frontier loss (graph tokens)
     thought_targets: str = "frontier"   # what frontier_loss teaches thought k: "frontier" (the nodes exactly k hops
                                         # from the root, Coconut-BFS) or "reach" (every node within k hops)
+    separation_weight: float = 0.0      # Coconut-BFS: weight of a soft margin of each thought's targets over every
+                                        # node the root does not reach (data.frontier_loss)
     exact_thoughts: bool = False        # graph tokens: as many thoughts as the path has hops, then "[A]": the model
                                         # learns when to stop thinking (the superposition paper's layout)
     markers: str = "auto"               # <bot>/<eot> around the thoughts: "yes", "no", or "auto" (words: yes, as
@@ -141,6 +143,10 @@ class TrainConfig:
         if self.thought_targets not in THOUGHT_TARGETS:
             raise InputError(f"thought_targets must be one of {', '.join(THOUGHT_TARGETS)}, "
                              f"got {self.thought_targets!r}.")
+        if self.separation_weight < 0 or (self.separation_weight and not self.frontier_loss):
+            raise InputError(f"separation_weight (got {self.separation_weight}) is a weight >= 0 of a margin between "
+                             "each thought's frontier and the nodes its root does not reach; give the frontier loss a "
+                             "weight too (--frontier-loss 1), or set it to 0.")
         if self.thought_targets != "frontier" and not self.frontier_loss:
             raise InputError(f"thought_targets={self.thought_targets!r} says what the frontier loss teaches each "
                              "thought; give it a weight (--frontier-loss 1) or leave thought_targets at 'frontier'.")
@@ -188,6 +194,12 @@ class TrainConfig:
         return config_from_dict(cls, d)
 
 
+def _reached(problem: dict[str, Any], root: int | None = None) -> set[int]:
+    """The nodes the problem's root (or ``root``) reaches, itself included."""
+    p = problem if root is None else {**problem, "root": root}
+    return {int(p["root"]), *hop_sets(p, 0)[1]}
+
+
 # -- the recipe ---------------------------------------------------------------------------------------
 class CoconutRecipe(training.ProblemRecipe):
     """The Coconut curriculum (and its CoT / no-CoT baselines) as a recipe of the one trainer."""
@@ -195,7 +207,7 @@ class CoconutRecipe(training.ProblemRecipe):
     format = STATE_FORMAT
     resume_keys = ("method", "c_thought", "max_latent_stage", "epochs_per_stage", "start_stage", "uniform_prob",
                    "encoding", "arch", "frontier_loss", "thought_targets", "markers", "exact_thoughts",
-                   "group_by_length", "queries")
+                   "group_by_length", "queries", "separation_weight")
 
     def __init__(self, data: Sequence[dict[str, Any]], cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(data, cfg, **kw)
@@ -218,6 +230,7 @@ class CoconutRecipe(training.ProblemRecipe):
             # then relabelled each epoch (_tokenized)
             self.graphs = [graph_tokens.encode(p) for p in self.data]
             self.walks = [self._targets(p) if self.cfg.frontier_loss else [] for p in self.data]
+            self.reached = [_reached(p) if self.cfg.separation_weight else [] for p in self.data]
         return self.hf
 
     def _targets(self, problem: dict[str, Any], root: int | None = None) -> list[set[int]]:
@@ -256,13 +269,16 @@ class CoconutRecipe(training.ProblemRecipe):
             return [self.tok[j]]
         g = self.graphs[j]   # graph tokens: a fresh relabelling of the problem's nodes every epoch
         g = g.relabelled(graph_tokens.relabelling(len(g.labels), rng))
-        todo = [(g, self.walks[j])]
+        sep = self.cfg.separation_weight
+        todo = [(g, self.walks[j], self.reached[j])]
         for q in graph_questions(self.data[j], asked, self.cfg.queries - 1) if asked is not None else ():
             todo.append((g.asking(q["root"], q["options"], q["path"]),
-                         self._targets(self.data[j], q["root"]) if self.cfg.frontier_loss else []))
+                         self._targets(self.data[j], q["root"]) if self.cfg.frontier_loss else [],
+                         _reached(self.data[j], q["root"]) if sep else []))
         return [Tokenized(x.question, x.steps, x.answer,
-                          [sorted(g.labels[n] for n in w) for w in walks] if self.cfg.frontier_loss else None)
-                for x, walks in todo]
+                          [sorted(g.labels[n] for n in w) for w in walks] if self.cfg.frontier_loss else None,
+                          sorted(g.labels[n] for n in reached) if sep else None)
+                for x, walks, reached in todo]
 
     def epoch_batches(self, epoch: int) -> Sequence[dict[str, torch.Tensor]]:
         """The batches of one epoch (a seeded shuffle; per-example stage draws for uniform_prob), each
@@ -272,43 +288,48 @@ class CoconutRecipe(training.ProblemRecipe):
         asked = random.Random(self.cfg.seed * 1_000_003 + epoch + 500_009) if self.cfg.queries > 1 else None
         order = rng.permutation(len(self.data))
         stage = self.cfg.stage(epoch)
-        groups: list[list[tuple[tuple[list[int], list[int]], list[list[int]], int]]] = []
+        groups: list[list[tuple[tuple[list[int], list[int]], list[list[int]], int, list[int]]]] = []
         for j in order:
             group = []
             for t in self._questions(int(j), relabel, asked):
                 s = stage
                 if self.cfg.method == "coconut" and self.cfg.uniform_prob and rng.random() < self.cfg.uniform_prob:
                     s = int(rng.integers(0, len(t.steps) + 1))
-                group.append((build_example(t, s, self.cfg, self.ids), t.frontiers or [], len(t.question)))
+                group.append((build_example(t, s, self.cfg, self.ids), t.frontiers or [], len(t.question), t.reached or []))
             groups.append(group)
         return _Batches(self, groups, training.length_grouped_batches(
             [len(g[0][0][0]) for g in groups], self.cfg.batch_size, self.cfg.seed * 1_000_003 + epoch,
             by_length=self.cfg.group_by_length))
 
-    def collate(self, groups: Sequence[Sequence[tuple[tuple[list[int], list[int]], list[list[int]], int]]]
+    def collate(self, groups: Sequence[Sequence[tuple[tuple[list[int], list[int]], list[list[int]], int, list[int]]]]
                 ) -> dict[str, torch.Tensor]:
-        """One batch of problems, each a group of (example, frontiers, question length). With ``queries``
+        """One batch of problems, each a group of (example, frontiers, question length, nodes reached). With ``queries``
         the questions on a graph share its statements, read once (:func:`collate_grouped`)."""
         pad = int(self.tokenizer.pad_token_id)
         if self.cfg.queries > 1:   # every question on a graph is "[Q] a b [R] root" after the same statements
-            batch = collate_grouped([[ex for ex, _, _ in g] for g in groups],
+            batch = collate_grouped([[ex for ex, *_ in g] for g in groups],
                                     [g[0][2] - graph_tokens.ASK_TOKENS for g in groups], pad)
             Q = max(len(g) for g in groups)   # row k·Q + i: group k's question i (its ids after the statements)
             exs = [(row, []) for row in batch["input_ids"].tolist()]
             frs = [g[i][1] if i < len(g) else [] for g in groups for i in range(Q)]
+            rs = [g[i][3] if i < len(g) else [] for g in groups for i in range(Q)]
         else:
-            exs = [ex for g in groups for ex, _, _ in g]
-            frs = [f for g in groups for _, f, _ in g]
+            exs = [ex for g in groups for ex, *_ in g]
+            frs = [f for g in groups for _, f, *_ in g]
+            rs = [r for g in groups for *_, r in g]
             batch = collate(exs, pad, self.ids.get(LATENT))
         if self.cfg.frontier_loss:
             batch["frontier"] = frontier_targets(exs, frs, self.ids[LATENT], self.cfg.c_thought, graph_tokens.MAX_NODES)
+        if self.cfg.separation_weight:
+            batch["reached"] = reached_targets(rs, graph_tokens.MAX_NODES)
         return batch
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, Any]]:
         loss, logits = coconut_forward(model, batch, self.ids.get(LATENT))
         if "frontier" not in batch:
             return loss, {}
-        f = frontier_loss(logits, batch["input_ids"], self.ids[LATENT], batch["frontier"])
+        f = frontier_loss(logits, batch["input_ids"], self.ids[LATENT], batch["frontier"], batch.get("reached"),
+                          self.cfg.separation_weight)
         return loss + self.cfg.frontier_loss * f, {"frontier": round(float(f.detach()), 3)}
 
     def evaluate(self, model: torch.nn.Module, epoch: int) -> dict[str, Any] | None:
